@@ -1,0 +1,14 @@
+"""Every table the migrations manage: the outbox's and the gateway's own."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+from sqlmodel import SQLModel
+
+import outbox
+
+
+def all_metadata() -> list[MetaData]:
+    from gateway.store import tables  # noqa: F401  - registers the SQLModel tables
+
+    return [outbox.metadata, SQLModel.metadata]

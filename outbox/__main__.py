@@ -1,0 +1,5 @@
+import sys
+
+from outbox.runner import main
+
+sys.exit(main())

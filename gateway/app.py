@@ -10,6 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gateway.config import Settings
+from gateway.receive import Receiver
+from gateway.soap.endpoint import add_routes
 from gateway.store.db import make_engine
 from gateway.store.migrate import current_revision, head_revision
 from outbox.admin import prometheus_metrics
@@ -41,12 +43,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> web.Application:
-    app = web.Application(client_max_size=settings.max_message_bytes)
+    # Room for the SOAP envelope around the largest business document we accept.
+    app = web.Application(client_max_size=settings.max_message_bytes + 64 * 1024)
     app[SETTINGS] = settings
+    owned = engine is None
+    app[ENGINE] = engine or make_engine(settings.database_url)  # connects lazily, on first use
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        owned = engine is None
-        app[ENGINE] = engine or make_engine(settings.database_url)
         yield
         if owned:
             app[ENGINE].dispose()
@@ -54,4 +57,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
     app.cleanup_ctx.append(database)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
+    add_routes(app, app[ENGINE], Receiver(app[ENGINE], max_bytes=settings.max_message_bytes))
     return app

@@ -96,6 +96,103 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, fresh=not args.keep)
 
 
+def cmd_parties_add(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.parties import PartyError, add_party
+
+    engine = make_engine(settings.database_url)
+    _require_migrated(engine)
+    try:
+        party = add_party(engine, args.gln, roles=args.role, name=args.name or "", own=args.own, token=args.token,
+                          cert_fingerprint=args.cert_fingerprint, acts_for=args.acts_for or ())
+    except PartyError as exc:
+        print(f"gateway parties add: {exc}", file=sys.stderr)
+        return 2
+    print(f"party {party.gln} ({party.name or 'no name'}): roles {', '.join(party.roles)}"
+          f"{', one of ours' if party.own else ''}")
+    return 0
+
+
+def cmd_parties_list(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.parties import list_parties
+
+    parties = list_parties(make_engine(settings.database_url))
+    if args.json:
+        print(json.dumps([p.__dict__ for p in parties]))
+        return 0
+    for p in parties:
+        auth = ", ".join(a for a, on in (("token", p.has_token), ("certificate", bool(p.cert_fingerprint))) if on)
+        print(f"{p.gln}  {','.join(p.roles):<10} {'own' if p.own else '   '}  {p.name:<30} {auth or 'no credentials'}"
+              + (f"  acts for {', '.join(p.acts_for)}" if p.acts_for else ""))
+    return 0
+
+
+def _read_documents(paths: Sequence[str], max_bytes: int) -> list[tuple[str, bytes | str]]:
+    """Each file's business document (unwrapped from a SOAP envelope if needed), or the reason it can't be read."""
+    from gateway.soap.envelope import SoapRequestError, unwrap_business_document
+    from gateway.xml.hardened import XmlInputError
+
+    documents: list[tuple[str, bytes | str]] = []
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            documents.append((path, f"cannot read {path}: {exc.strerror}"))
+            continue
+        try:
+            documents.append((path, unwrap_business_document(data, max_bytes=max_bytes)))
+        except (XmlInputError, SoapRequestError):
+            documents.append((path, data))  # the pipeline reports the exact problem
+    return documents
+
+
+def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:
+    from gateway.parties import get_party
+    from gateway.receive import ACCEPTED, CHANNEL_CLI, DUPLICATE, REJECTED, Receiver
+
+    engine = make_engine(settings.database_url)
+    _require_migrated(engine)
+    if get_party(engine, args.sender) is None:
+        print(f"gateway: {args.sender} is not a registered party (see `gateway parties add`)", file=sys.stderr)
+        return 2
+    receiver = Receiver(engine, max_bytes=settings.max_message_bytes)
+    rejected = failed = False
+    for path, document in _read_documents(args.files, settings.max_message_bytes):
+        if isinstance(document, str):
+            error = {"code": "CLI.UNREADABLE", "text": document}
+            print(json.dumps({"file": path, "message_id": None, "document_type": None, "result": REJECTED,
+                              "reason_code": "CLI.UNREADABLE", "errors": [error]}))
+            rejected = True
+            continue
+        try:
+            outcome = receiver.receive(document, authenticated_gln=args.sender, channel=CHANNEL_CLI, store=store)
+        except Exception as exc:
+            logging.getLogger("gateway.cli").exception("internal error on %s", path)
+            print(json.dumps({"file": path, "result": "error", "errors": [{"code": "INTERNAL", "text": str(exc)}]}))
+            failed = True
+            continue
+        line = {"file": path, **outcome.to_json()}
+        if not store and outcome.result == ACCEPTED:
+            line["result"] = "valid"  # nothing was stored
+        print(json.dumps(line, ensure_ascii=False))
+        rejected = rejected or outcome.result not in (ACCEPTED, DUPLICATE)
+    return 1 if failed else 2 if rejected else 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    return _ingest(args, settings, store=True)
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    return _ingest(args, settings, store=False)
+
+
+def cmd_datahub_sim(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.datahub_sim.main import main as sim_main
+
+    return sim_main(args)
+
+
 def _require_migrated(engine: object) -> None:
     from sqlalchemy.engine import Engine
 
@@ -138,6 +235,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than-days", type=float, default=None)
     p.add_argument("--archive", action="store_true")
     p.set_defaults(func=cmd_outbox_purge)
+
+    parties = sub.add_parser("parties", help="the registry of market parties").add_subparsers(
+        dest="parties_command", required=True
+    )
+    p = parties.add_parser("add", help="add or update a party")
+    p.add_argument("gln")
+    p.add_argument("--role", action="append", required=True, help="DDM, DDQ, MDR, ESC, DH, … (repeatable)")
+    p.add_argument("--name")
+    p.add_argument("--own", action="store_true", help="one of our own GLNs")
+    p.add_argument("--token", help="bearer token the party authenticates with on our SOAP endpoint")
+    p.add_argument("--cert-fingerprint", help="SHA-256 fingerprint of the party's client certificate")
+    p.add_argument("--acts-for", action="append", help="GLN of a juridical sender this party may act for")
+    p.set_defaults(func=cmd_parties_add)
+    p = parties.add_parser("list", help="list the registered parties")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_parties_list)
+
+    for name, func, text in (
+        ("ingest", cmd_ingest, "run files through the receive pipeline as if SENDER had delivered them"),
+        ("validate", cmd_validate, "the same checks as ingest, storing nothing"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--sender", required=True, help="GLN of the registered party delivering the files")
+        p.add_argument("files", nargs="+", metavar="FILE", help="business document or SOAP envelope")
+        p.set_defaults(func=func)
+
+    from gateway.datahub_sim.main import configure_parser as configure_sim
+
+    p = sub.add_parser("datahub-sim", help="run the Datahub simulator (SOAP, Messages.wsdl) for tests and sandboxes")
+    configure_sim(p)
+    p.set_defaults(func=cmd_datahub_sim)
 
     p = sub.add_parser("demo", help="run the end-to-end demo on the embedded SQLite database")
     p.add_argument("--keep", action="store_true", help="keep the existing demo database")

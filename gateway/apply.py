@@ -1,0 +1,220 @@
+"""Applying accepted transactions to the domain store, inside the receive pipeline's one transaction.
+
+Every change also writes outbox events, so consumers (rating, the support log, outbound flows) learn about it
+exactly when it commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from gateway.domain.acknowledgement import Acknowledgement
+from gateway.domain.agreement import AgreementEndNotice, SalesAgreementEvent
+from gateway.domain.customer import CustomerEvent
+from gateway.domain.identifiers import PersonalIdentityCode
+from gateway.domain.masterdata import AccountingPointMasterData
+from gateway.domain.message import DatahubMessage, MessageHeader
+from gateway.domain.metering import MeteringTransaction
+from gateway.store.metering import SeriesKey, next_versions, pack
+from gateway.store.tables import (
+    AccountingPoint,
+    Customer,
+    MeteringSeries,
+    OutboundMessage,
+    ParkedMessage,
+    SalesAgreement,
+)
+from outbox import enqueue
+from outbox.types import utcnow
+
+TOPIC_METERING = "metering.received"
+TOPIC_ACCOUNTING_POINT = "masterdata.accounting_point"
+TOPIC_CUSTOMER = "masterdata.customer"
+TOPIC_AGREEMENT = "masterdata.agreement"
+TOPIC_ACKNOWLEDGED = "outbound.acknowledged"
+TOPIC_RELEASE_PARKED = "gateway.release_parked"
+
+
+def to_json(value: Any) -> Any:
+    """Domain objects as JSON-safe data. Personal identity codes appear masked, never in full."""
+    if isinstance(value, PersonalIdentityCode):
+        return value.masked
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) not in (None, ())}
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return value
+
+
+def apply_transactions(
+    session: Session, message: DatahubMessage[Any], accepted: Sequence[int], message_pk: int
+) -> list[str]:
+    """Apply the accepted transactions (indexes into message.transactions); returns the GSRNs now known."""
+    txns = [message.transactions[i] for i in accepted]
+    if not txns:
+        return []
+    first = txns[0]
+    now = utcnow()
+    if isinstance(first, MeteringTransaction):
+        _store_metering(session, message.header, txns, message_pk, now)
+        return []
+    if isinstance(first, AccountingPointMasterData):
+        return [_store_accounting_point(session, t, message_pk, now) for t in txns]
+    if isinstance(first, CustomerEvent):
+        for t in txns:
+            _store_customer(session, t, message_pk, now)
+        return []
+    if isinstance(first, SalesAgreementEvent):
+        return [_store_agreement(session, message.header, t, message_pk, now) for t in txns]
+    if isinstance(first, AgreementEndNotice):
+        for t in txns:
+            _end_agreement(session, t, message_pk, now)
+        return []
+    if isinstance(first, Acknowledgement):
+        _record_acknowledgement(session, message.header, first, now)
+        return []
+    raise TypeError(f"no store for {type(first).__name__}")
+
+
+def _store_metering(
+    session: Session, header: MessageHeader, txns: list[MeteringTransaction], message_pk: int, now: datetime
+) -> None:
+    keys = [SeriesKey(t.accounting_point, t.product, t.resolution or "", t.start, t.end) for t in txns]
+    versions = next_versions(session, keys)
+    rows: list[dict[str, Any]] = []
+    for t, key in zip(txns, keys, strict=True):
+        values, quality = pack(t)
+        rows.append({
+            "accounting_point": t.accounting_point, "product": t.product, "unit": t.unit,
+            "resolution": key.resolution, "period_start": t.start, "period_end": t.end,
+            "version": versions[key], "positions": len(t), "values": values, "quality": quality,
+            "transaction_id": t.transaction_id, "message_pk": message_pk, "received_at": now,
+        })
+    session.execute(insert(MeteringSeries), rows)
+    enqueue(session, TOPIC_METERING, {
+        "message_pk": message_pk,
+        "sender": header.juridical_sender,
+        "series": [
+            {"accounting_point": r["accounting_point"], "start": r["period_start"].isoformat(),
+             "end": r["period_end"].isoformat(), "resolution": r["resolution"], "version": r["version"]}
+            for r in rows
+        ],
+    }, key=header.message_id)
+
+
+def _store_accounting_point(session: Session, t: AccountingPointMasterData, message_pk: int, now: datetime) -> str:
+    session.add(AccountingPoint(
+        gsrn=t.accounting_point, valid_from=t.start_of_occurrence, grid_area=t.grid_area,
+        metering_method=t.metering_method, resolution=t.resolution, main_fuse=t.fuse_size,
+        tax_category=t.tax_category, attributes=to_json(t), message_pk=message_pk, received_at=now,
+    ))
+    enqueue(session, TOPIC_ACCOUNTING_POINT, {"gsrn": t.accounting_point,
+                                              "valid_from": t.start_of_occurrence.isoformat()},
+            key=t.accounting_point)
+    return t.accounting_point
+
+
+def _customer_key(identification: object) -> str:
+    if isinstance(identification, PersonalIdentityCode):
+        # A stable key that is not the personal identity code itself.
+        return "pic:" + hashlib.sha256(identification.reveal().encode()).hexdigest()[:32]
+    return str(identification or "")
+
+
+def _store_customer(session: Session, t: CustomerEvent, message_pk: int, now: datetime) -> None:
+    c = t.customer
+    ident = c.identification
+    full = ident.reveal() if isinstance(ident, PersonalIdentityCode) else (str(ident) if ident else None)
+    masked = ident.masked if isinstance(ident, PersonalIdentityCode) else full
+    key = _customer_key(ident)
+    session.add(Customer(
+        customer_key=key, name=c.display_name, identification_type=c.identification_type,
+        identification=full, identification_masked=masked, attributes=to_json(t),
+        message_pk=message_pk, received_at=now,
+    ))
+    enqueue(session, TOPIC_CUSTOMER, {"customer_key": key}, key=key)
+
+
+def _store_agreement(
+    session: Session, header: MessageHeader, t: SalesAgreementEvent, message_pk: int, now: datetime
+) -> str:
+    details = t.agreement
+    session.add(SalesAgreement(
+        accounting_point=t.accounting_point,
+        agreement_id=t.agreement_id,
+        supplier_gln=(details.supplier if details and details.supplier else header.juridical_recipient),
+        start=t.start_of_occurrence,
+        end=t.end_of_occurrence,
+        product_code=(details.product_codes[0] if details and details.product_codes else None),
+        invoicing_channel=details.invoicing_channel if details else None,
+        e_invoice_address=to_json(details.electronic_invoice) if details and details.electronic_invoice else None,
+        notice=to_json({"days": details.notice_days, "period": details.notice_period}) if details else None,
+        attributes=to_json(t),
+        status="active",
+        message_pk=message_pk,
+        received_at=now,
+    ))
+    enqueue(session, TOPIC_AGREEMENT, {"accounting_point": t.accounting_point, "agreement_id": t.agreement_id,
+                                       "event": "new", "process_message_pk": message_pk}, key=t.accounting_point)
+    return t.accounting_point
+
+
+def _end_agreement(session: Session, t: AgreementEndNotice, message_pk: int, now: datetime) -> None:
+    q = update(SalesAgreement).where(col(SalesAgreement.status) == "active")
+    if t.agreement_id:
+        q = q.where(col(SalesAgreement.agreement_id) == t.agreement_id)
+    elif t.accounting_point:
+        q = q.where(col(SalesAgreement.accounting_point) == t.accounting_point)
+    else:
+        return
+    session.execute(q.values(end=t.end_of_occurrence, status="ended", ended_by_message_pk=message_pk))
+    enqueue(session, TOPIC_AGREEMENT, {"accounting_point": t.accounting_point, "agreement_id": t.agreement_id,
+                                       "event": "ended", "reason": t.reason,
+                                       "end": t.end_of_occurrence.isoformat()}, key=t.accounting_point or "")
+
+
+def _record_acknowledgement(session: Session, header: MessageHeader, ack: Acknowledgement, now: datetime) -> None:
+    original = header.original_business_document_reference
+    errors = [{"code": r.code, "text": r.text} for r in ack.event_reasons] + [
+        {"code": r.code, "text": r.text, "series": d.series_id} for d in ack.series_details for r in d.reasons
+    ]
+    status = {"BA01": "accepted", "BA02": "rejected", "BA03": "partially_accepted"}.get(ack.reason_code, "answered")
+    session.execute(
+        update(OutboundMessage)
+        .where(col(OutboundMessage.message_id) == original)
+        .values(status=status, ack_reason_code=ack.reason_code, ack_errors=errors or None, updated_at=now)
+    )
+    enqueue(session, TOPIC_ACKNOWLEDGED, {"message_id": original, "reason_code": ack.reason_code}, key=original)
+
+
+def release_parked_for(session: Session, gsrns: Sequence[str]) -> int:
+    """Schedule a retry of every parked message that waits for one of these accounting points."""
+    if not gsrns:
+        return 0
+    wanted = set(gsrns)
+    released = 0
+    for parked in session.execute(
+        select(ParkedMessage).where(col(ParkedMessage.released_at).is_(None))
+    ).scalars():
+        if wanted & set(parked.waiting_for):
+            enqueue(session, TOPIC_RELEASE_PARKED, {"parked_id": parked.id, "because": sorted(wanted)},
+                    key=str(parked.message_pk))
+            released += 1
+    return released

@@ -1,0 +1,473 @@
+"""The one receive pipeline. Every entry point (our SOAP endpoint, the Datahub pull worker, `gateway ingest`)
+hands raw bytes here and gets one outcome back.
+
+parse (hardened) → schema by root namespace → XSD (every error, with line and column) → mapping → process
+rules → event rules → ONE transaction: compressed raw archive + message registry (unique per sender and
+message id) + transaction registry + domain change + outbox rows (+ the ACK queued for the sender).
+Schema and process errors are answered as SOAP Faults by the endpoint, event errors as BA02/BA03 ACKs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from gateway.apply import apply_transactions, release_parked_for
+from gateway.domain.message import DatahubMessage, MessageHeader
+from gateway.parties import PartyInfo, get_party, own_glns
+from gateway.process_rules import check_process
+from gateway.store.constraints import violated_constraint
+from gateway.store.metadata import all_metadata
+from gateway.store.tables import (
+    UQ_MESSAGE,
+    UQ_SERIES_VERSION,
+    UQ_TRANSACTION,
+    AccountingPoint,
+    MessageRecord,
+    ParkedMessage,
+    Party,
+    PartyQueueItem,
+    RawMessage,
+    SalesAgreement,
+    TransactionRecord,
+)
+from gateway.validation import CheckResult, EventError, TransactionResult, check_message, known_in
+from gateway.xml.hardened import XmlInputError, parse_xml
+from gateway.xml.schemas import SchemaRegistry, UnknownSchemaError, default_registry
+from mappings.ack import build_ack_for
+from mappings.registry import UnknownDocumentError, mapping_for
+from outbox.types import utcnow
+
+log = logging.getLogger("gateway.receive")
+
+ACCEPTED = "accepted"
+PARTIALLY_ACCEPTED = "partially_accepted"
+REJECTED = "rejected"
+DUPLICATE = "duplicate"
+PARKED = "parked"
+
+SCHEMA = "schema"
+PROCESS = "process"
+EVENT = "event"
+
+# Channels: who delivered the bytes. Only pushes to our SOAP endpoint get an ACK queued for the sender;
+# messages pulled from Datahub are confirmed by dequeueing them.
+CHANNEL_SOAP = "soap"
+CHANNEL_DATAHUB = "datahub"
+CHANNEL_CLI = "cli"
+
+_DUPLICATE_TRANSACTION = "EC.GW.190"
+_RETRIES_ON_RACE = 3
+
+
+@dataclass(frozen=True)
+class Issue:
+    code: str
+    text: str
+    line: int | None = None
+    column: int | None = None
+    transaction_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": self.code, "text": self.text, "line": self.line, "column": self.column}
+        if self.transaction_id:
+            d["transaction_id"] = self.transaction_id
+        return d
+
+
+@dataclass(frozen=True)
+class ReceiveOutcome:
+    result: str
+    level: str | None
+    message_id: str | None
+    document_type: str | None
+    reason_code: str | None = None
+    errors: tuple[Issue, ...] = ()
+    ack: bytes | None = field(default=None, repr=False)
+    message_pk: int | None = None
+    transactions: int = 0
+    sender_gln: str | None = None
+
+    @property
+    def is_fault(self) -> bool:
+        """Schema and process rejections are SOAP Faults; event results travel as ACK messages."""
+        return self.result == REJECTED and self.level in (SCHEMA, PROCESS)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "document_type": self.document_type,
+            "result": self.result,
+            "reason_code": self.reason_code,
+            "errors": [i.to_dict() for i in self.errors],
+        }
+
+
+@dataclass
+class _Draft:
+    """What the commit step writes; built by the checks, completed with ids in the transaction."""
+
+    data: bytes
+    digest: str
+    sender: str
+    channel: str
+    status: str
+    level: str | None
+    message_id: str | None
+    document_type: str | None = None
+    business_process: str | None = None
+    reason_code: str | None = None
+    errors: tuple[Issue, ...] = ()
+    message: DatahubMessage[Any] | None = None
+    check: CheckResult | None = None
+    waiting_for: tuple[str, ...] = ()
+
+
+def _hint_header(root: etree._Element) -> tuple[str | None, str | None]:
+    """Best effort message id and document type from an XSD-invalid document, for the audit log."""
+    mid = dtype = None
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        name = etree.QName(el).localname
+        if name == "Identification" and mid is None and el.text and etree.QName(el.getparent()).localname == "Header":
+            mid = el.text.strip()[:36]
+        elif name == "DocumentType" and dtype is None and el.text:
+            dtype = el.text.strip()[:8]
+        if mid and dtype:
+            break
+    return mid, dtype
+
+
+class Receiver:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_bytes: int = 50 * 1024 * 1024,
+        schemas: SchemaRegistry | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.max_bytes = max_bytes
+        self.schemas = schemas or default_registry()
+        self.clock = clock
+        self._metadata = all_metadata()
+
+    # -- the pipeline -------------------------------------------------------------------------------------
+    def receive(
+        self,
+        data: bytes,
+        *,
+        authenticated_gln: str,
+        channel: str,
+        allow_parking: bool = False,
+        store: bool = True,
+    ) -> ReceiveOutcome:
+        digest = hashlib.sha256(data).hexdigest()
+        draft = self._check(data, digest, authenticated_gln, channel, allow_parking)
+        if isinstance(draft, ReceiveOutcome):
+            return draft
+        if not store:
+            return self._outcome(draft, None, None)
+        for _ in range(_RETRIES_ON_RACE):
+            try:
+                return self._commit(draft)
+            except IntegrityError as exc:
+                name = violated_constraint(exc, self._metadata)
+                if name == UQ_MESSAGE and draft.message_id is not None:
+                    # A concurrent delivery of the same message committed first: answer as for a resend.
+                    existing = self._existing(authenticated_gln, draft.message_id, data, digest, channel)
+                    if existing is not None:
+                        return existing
+                if name not in (UQ_TRANSACTION, UQ_SERIES_VERSION, UQ_MESSAGE):
+                    raise
+                log.info("lost a race on %s for message %s; checking again", name, draft.message_id)
+                again = self._check(data, digest, authenticated_gln, channel, allow_parking)
+                if isinstance(again, ReceiveOutcome):
+                    return again
+                draft = again
+        raise RuntimeError(f"message {draft.message_id}: gave up after {_RETRIES_ON_RACE} concurrent conflicts")
+
+    def _check(
+        self, data: bytes, digest: str, sender: str, channel: str, allow_parking: bool
+    ) -> _Draft | ReceiveOutcome:
+        def reject(level: str, issues: Sequence[Issue], mid: str | None = None, dtype: str | None = None,
+                   reason: str | None = None) -> _Draft:
+            return _Draft(data, digest, sender, channel, REJECTED, level, mid, dtype,
+                          reason_code=reason or (issues[0].code if issues else None), errors=tuple(issues))
+
+        try:
+            tree = parse_xml(data, max_bytes=self.max_bytes)
+        except XmlInputError as exc:
+            return reject(SCHEMA, [Issue(exc.code, exc.text, exc.line, exc.column)])
+        root = tree.getroot()
+        try:
+            entry = self.schemas.entry_for_root(root)
+        except UnknownSchemaError as exc:
+            line = root.sourceline if isinstance(root.sourceline, int) else None
+            return reject(SCHEMA, [Issue("SCH.UNKNOWN_SCHEMA", str(exc), line)])
+        issues = self.schemas.validate_with(entry, tree)
+        if issues:
+            mid, dtype = _hint_header(root)
+            existing = self._existing(sender, mid, data, digest, channel) if mid else None
+            if existing is not None:
+                return existing
+            return reject(SCHEMA, [Issue(i.code, i.text, i.line, i.column) for i in issues], mid, dtype)
+        try:
+            mapping = mapping_for(root)
+        except UnknownDocumentError:
+            mid, dtype = _hint_header(root)
+            return reject(PROCESS, [Issue("PRC.DOCUMENT_NOT_ACCEPTED",
+                                          f"{etree.QName(root).localname} is not a message this gateway accepts")],
+                          mid, dtype)
+        message = mapping.parse(root)
+        header = message.header
+        existing = self._existing(sender, header.message_id, data, digest, channel)
+        if existing is not None:
+            return existing
+
+        draft = _Draft(data, digest, sender, channel, ACCEPTED, None, header.message_id, header.document_type,
+                       business_process=message.context.business_process, message=message)
+        authenticated = get_party(self.engine, sender)
+        if authenticated is None:
+            return replace(draft, status=REJECTED, level=PROCESS, reason_code="PRC.UNKNOWN_PARTY",
+                           errors=(Issue("PRC.UNKNOWN_PARTY", f"{sender} is not a registered party"),))
+        ours = own_glns(self.engine)
+        violations = check_process(message, authenticated, self._party(header.juridical_sender), ours)
+        if violations:
+            return replace(draft, status=REJECTED, level=PROCESS, reason_code=violations[0].code,
+                           errors=tuple(Issue(v.code, v.text) for v in violations))
+
+        with Session(self.engine) as session:
+            check = self._event_check(session, message, sender, ours)
+            points = self._points(message)
+            waiting = tuple(sorted(set(points) - self._known(session, points)))
+        if check.only_ordering_errors and allow_parking:
+            return replace(draft, status=PARKED, level=EVENT, check=check, waiting_for=waiting,
+                           errors=self._event_issues(check), reason_code=None)
+        reason = check.reason_code
+        status = {"BA01": ACCEPTED, "BA02": REJECTED, "BA03": PARTIALLY_ACCEPTED}[reason]
+        return replace(draft, status=status, level=EVENT if status != ACCEPTED else None, reason_code=reason,
+                       check=check, errors=self._event_issues(check))
+
+    def _party(self, gln: str) -> PartyInfo | None:
+        return get_party(self.engine, gln)
+
+    @staticmethod
+    def _points(message: DatahubMessage[Any]) -> list[str]:
+        return [p for t in message.transactions if (p := getattr(t, "accounting_point", None))]
+
+    @staticmethod
+    def _known(session: Session, gsrns: Sequence[str]) -> set[str]:
+        """Accounting points we know from master data or from an agreement."""
+        wanted = sorted(set(gsrns))
+        if not wanted:
+            return set()
+        known = set(session.execute(
+            select(col(AccountingPoint.gsrn)).where(col(AccountingPoint.gsrn).in_(wanted))).scalars())
+        known |= set(session.execute(
+            select(col(SalesAgreement.accounting_point)).where(col(SalesAgreement.accounting_point).in_(wanted))
+        ).scalars())
+        return known
+
+    def _event_check(
+        self, session: Session, message: DatahubMessage[Any], sender: str, ours: frozenset[str],
+        message_pk: int | None = None,
+    ) -> CheckResult:
+        points = self._points(message)
+        # Master data introduces accounting points; everything else must refer to a known one.
+        lookup = None if message.document_type in ("E58", "F01", "ACK") else known_in(self._known(session, points))
+        check = check_message(message, lookup, our_glns=ours)
+        ids = [t for t in (getattr(x, "transaction_id", None) for x in message.transactions) if t]
+        if not ids:
+            return check
+        q = select(col(TransactionRecord.transaction_id)).where(
+            col(TransactionRecord.sender_gln) == sender, col(TransactionRecord.transaction_id).in_(ids))
+        if message_pk is not None:  # a parked message's own transactions are not repeats
+            q = q.where(col(TransactionRecord.message_pk) != message_pk)
+        used = set(session.execute(q).scalars())
+        if not used:
+            return check
+        results = tuple(
+            replace(r, errors=(*r.errors, EventError(
+                _DUPLICATE_TRANSACTION, f"transaction {r.transaction_id} was already received from {sender}",
+                r.transaction_id)))
+            if r.transaction_id in used else r
+            for r in check.transactions
+        )
+        return CheckResult(check.message_id, check.message_errors, results)
+
+    @staticmethod
+    def _event_issues(check: CheckResult) -> tuple[Issue, ...]:
+        return tuple(Issue(e.code, e.text, transaction_id=e.transaction_id) for e in check.errors)
+
+    # -- duplicates ---------------------------------------------------------------------------------------
+    def _existing(
+        self, sender: str, message_id: str | None, data: bytes, digest: str, channel: str
+    ) -> ReceiveOutcome | None:
+        if not message_id:
+            return None
+        with Session(self.engine) as session:
+            record = session.execute(
+                select(MessageRecord).where(
+                    col(MessageRecord.sender_gln) == sender, col(MessageRecord.message_id) == message_id)
+            ).scalar_one_or_none()
+            if record is None:
+                return None
+            if record.sha256 == digest:
+                ack = None
+                if record.ack_message_id:
+                    ack = session.execute(
+                        select(col(PartyQueueItem.body)).where(col(PartyQueueItem.message_id) == record.ack_message_id)
+                    ).scalar_one_or_none()
+                return ReceiveOutcome(
+                    DUPLICATE, None, message_id, record.document_type, record.reason_code,
+                    tuple(Issue(**{k: v for k, v in e.items() if k in Issue.__dataclass_fields__})
+                          for e in record.errors or []),
+                    ack, record.id, record.transactions, sender,
+                )
+        # Same id, other bytes: refused, and the first message stays exactly as it was.
+        self._archive_only(data, digest, channel, sender)
+        return ReceiveOutcome(
+            REJECTED, PROCESS, message_id, None, "PRC.DUPLICATE_MESSAGE_ID",
+            (Issue("PRC.DUPLICATE_MESSAGE_ID",
+                   f"message id {message_id} was already received from {sender} with different content; "
+                   "a resend needs a new message id"),),
+            sender_gln=sender,
+        )
+
+    def _archive_only(self, data: bytes, digest: str, channel: str, sender: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.add(self._raw(data, digest, channel, sender))
+
+    def _raw(self, data: bytes, digest: str, channel: str, sender: str) -> RawMessage:
+        return RawMessage(sha256=digest, size=len(data), body=zlib.compress(data, 6), channel=channel,
+                          authenticated_party=sender, received_at=self.clock())
+
+    # -- the one transaction ------------------------------------------------------------------------------
+    def _commit(self, draft: _Draft) -> ReceiveOutcome:
+        now = self.clock()
+        with Session(self.engine) as session, session.begin():
+            raw = self._raw(draft.data, draft.digest, draft.channel, draft.sender)
+            session.add(raw)
+            session.flush()
+            assert raw.id is not None
+            record = MessageRecord(
+                sender_gln=draft.sender, message_id=draft.message_id, document_type=draft.document_type,
+                business_process=draft.business_process, raw_id=raw.id, sha256=draft.digest,
+                channel=draft.channel, status=draft.status, level=draft.level, reason_code=draft.reason_code,
+                errors=[i.to_dict() for i in draft.errors] or None,
+                transactions=len(draft.message.transactions) if draft.message else 0,
+                received_at=now, updated_at=now,
+            )
+            session.add(record)
+            session.flush()
+            assert record.id is not None
+            record_id = record.id
+            ack: bytes | None = None
+            if draft.message is not None and draft.check is not None:
+                self._register_transactions(session, draft, record.id)
+                if draft.status == PARKED:
+                    session.add(ParkedMessage(message_pk=record.id, raw_id=raw.id, sender_gln=draft.sender,
+                                              waiting_for=list(draft.waiting_for), parked_at=now,
+                                              reason="; ".join(i.text for i in draft.errors)[:1000]))
+                else:
+                    accepted = [t.index for t in draft.check.accepted] if draft.reason_code != "BA02" else []
+                    introduced = apply_transactions(session, draft.message, accepted, record.id)
+                    release_parked_for(session, introduced)
+                    if draft.channel == CHANNEL_SOAP:
+                        ack = self._queue_ack(session, draft.message.header, draft.check, record, now)
+        return self._outcome(draft, record_id, ack)
+
+    def _register_transactions(self, session: Session, draft: _Draft, message_pk: int) -> None:
+        assert draft.message is not None and draft.check is not None
+        rows = []
+        for result, txn in zip(draft.check.transactions, draft.message.transactions, strict=True):
+            if not result.transaction_id or any(e.code == _DUPLICATE_TRANSACTION for e in result.errors):
+                continue
+            rows.append(TransactionRecord(
+                sender_gln=draft.sender, transaction_id=result.transaction_id, message_pk=message_pk,
+                accounting_point=getattr(txn, "accounting_point", None),
+                status=_transaction_status(draft, result),
+                errors=[{"code": e.code, "text": e.text} for e in result.errors] or None,
+            ))
+        session.add_all(rows)
+        session.flush()
+
+    def _queue_ack(
+        self, session: Session, header: MessageHeader, check: CheckResult, record: MessageRecord, now: datetime
+    ) -> bytes:
+        ack_id = str(uuid.uuid4())
+        body = build_ack_for(header, header.juridical_recipient, check.reason_code, check.event_reasons(),
+                             check.series_details(), ack_id)
+        session.add(PartyQueueItem(recipient_gln=header.physical_sender, reference=str(uuid.uuid4()),
+                                   document_type="ACK", message_id=ack_id, body=body, created_at=now))
+        record.ack_message_id = ack_id
+        return body
+
+    def _outcome(self, draft: _Draft, message_pk: int | None, ack: bytes | None) -> ReceiveOutcome:
+        return ReceiveOutcome(
+            draft.status, draft.level, draft.message_id, draft.document_type, draft.reason_code, draft.errors,
+            ack, message_pk, len(draft.message.transactions) if draft.message else 0, draft.sender,
+        )
+
+    # -- parked messages ----------------------------------------------------------------------------------
+    def retry_parked(self, session: Session, parked_id: int) -> str:
+        """Run a parked message's event checks again inside the caller's transaction (an outbox handler)."""
+        parked = session.get(ParkedMessage, parked_id)
+        if parked is None or parked.released_at is not None:
+            return "gone"
+        record = session.get(MessageRecord, parked.message_pk)
+        raw = session.get(RawMessage, parked.raw_id)
+        assert record is not None and raw is not None
+        tree = parse_xml(zlib.decompress(raw.body), max_bytes=self.max_bytes)
+        message = mapping_for(tree.getroot()).parse(tree.getroot())
+        ours = frozenset(session.execute(select(col(Party.gln)).where(col(Party.own).is_(True))).scalars())
+        check = self._event_check(session, message, parked.sender_gln, ours, record.id)
+        now = self.clock()
+        parked.attempts += 1
+        if check.only_ordering_errors:
+            return PARKED
+        reason = check.reason_code
+        record.status = {"BA01": ACCEPTED, "BA02": REJECTED, "BA03": PARTIALLY_ACCEPTED}[reason]
+        record.level = EVENT if record.status != ACCEPTED else None
+        record.reason_code = reason
+        record.errors = [i.to_dict() for i in self._event_issues(check)] or None
+        record.updated_at = now
+        parked.released_at = now
+        accepted = [t.index for t in check.accepted] if reason != "BA02" else []
+        for result in check.transactions:
+            if result.transaction_id:
+                session.execute(
+                    update(TransactionRecord)
+                    .where(col(TransactionRecord.message_pk) == record.id)
+                    .where(col(TransactionRecord.transaction_id) == result.transaction_id)
+                    .values(status="accepted" if result.accepted else "rejected",
+                            errors=[{"code": e.code, "text": e.text} for e in result.errors] or None)
+                )
+        assert record.id is not None
+        introduced = apply_transactions(session, message, accepted, record.id)
+        release_parked_for(session, introduced)
+        return record.status
+
+
+def _transaction_status(draft: _Draft, result: TransactionResult) -> str:
+    if draft.status == PARKED:
+        return PARKED
+    if draft.reason_code == "BA02" or not result.accepted:
+        return REJECTED
+    return ACCEPTED

@@ -1,0 +1,145 @@
+"""Our SOAP 1.2 endpoint for market parties (`POST /soap/b2b`, WSDL at `GET /soap/b2b?wsdl`).
+
+It speaks Datahub's own Messages.wsdl so a party can point the client it already uses for Datahub at us.
+Callers authenticate with a bearer token or, when we terminate TLS, a client certificate whose SHA-256
+fingerprint is registered for the party. Schema and process errors are Faults; event results are ACK messages
+queued for the sender to peek and dequeue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from datetime import UTC, datetime
+
+from aiohttp import web
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from gateway.parties import PartyInfo, authenticate_certificate, authenticate_token
+from gateway.receive import CHANNEL_SOAP, ReceiveOutcome, Receiver
+from gateway.soap import envelope
+from gateway.soap.envelope import SOAP12_CONTENT_TYPE, FaultCode, SoapRequest, SoapRequestError
+from gateway.store.tables import PartyQueueItem
+
+log = logging.getLogger("gateway.soap.endpoint")
+
+ENDPOINT_ENGINE = web.AppKey("soap_engine", Engine)
+ENDPOINT_RECEIVER = web.AppKey("soap_receiver", Receiver)
+
+
+def _soap(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, headers={"Content-Type": SOAP12_CONTENT_TYPE})
+
+
+def _fault(code: str, reason: str, *, status: int, identification: str | None = None,
+           details: str | None = None) -> web.Response:
+    soap_code: FaultCode = "Sender" if status < 500 else "Receiver"
+    body = envelope.fault(soap_code, reason, code, identification, details)
+    return _soap(body, status)
+
+
+def _certificate_fingerprint(request: web.Request) -> str | None:
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return hashlib.sha256(der).hexdigest() if der else None
+
+
+def _authenticate(engine: Engine, request: web.Request) -> PartyInfo | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return authenticate_token(engine, header[7:].strip())
+    fingerprint = _certificate_fingerprint(request)
+    return authenticate_certificate(engine, fingerprint) if fingerprint else None
+
+
+async def handle_wsdl(request: web.Request) -> web.Response:
+    if "wsdl" not in {k.lower() for k in request.query}:
+        raise web.HTTPNotFound(text="GET ?wsdl for the service description; SOAP requests are POSTed")
+    body = envelope.wsdl_document(str(request.url.with_query(None)))
+    return web.Response(body=body, content_type="text/xml", charset="utf-8")
+
+
+async def handle_soap(request: web.Request) -> web.Response:
+    engine = request.app[ENDPOINT_ENGINE]
+    party = await asyncio.to_thread(_authenticate, engine, request)
+    if party is None:
+        response = _fault("AUTH.UNKNOWN_PARTY", "unknown party: present a registered bearer token or client "
+                          "certificate", status=401)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="datahub-gateway"'
+        return response
+    receiver = request.app[ENDPOINT_RECEIVER]
+    data = await request.read()
+    try:
+        soap = envelope.parse_request(data, receiver.max_bytes)
+        if soap.operation in ("sendMessage", "processMessage"):
+            return await _receive(receiver, party, soap)
+        if soap.operation == "peekMessage":
+            return _soap(await asyncio.to_thread(_peek, engine, party.gln))
+        return await _dequeue(engine, party.gln, soap)
+    except SoapRequestError as exc:
+        return _soap(exc.to_fault(), exc.http_status)
+
+
+async def _receive(receiver: Receiver, party: PartyInfo, soap: SoapRequest) -> web.Response:
+    payload = soap.payload_bytes()
+    outcome: ReceiveOutcome = await asyncio.to_thread(
+        receiver.receive, payload, authenticated_gln=party.gln, channel=CHANNEL_SOAP
+    )
+    if outcome.is_fault:
+        details = "; ".join(
+            (f"line {e.line}, column {e.column}: " if e.line else "") + e.text for e in outcome.errors
+        )
+        return _fault(outcome.reason_code or "REJECTED", outcome.errors[0].text if outcome.errors else "rejected",
+                      status=400, identification=outcome.message_id, details=details[:20_000])
+    reference = str(outcome.message_pk) if outcome.message_pk is not None else None
+    if soap.operation == "processMessage":
+        if outcome.ack is None:
+            return _fault("PROCESS.NO_RESULT", "the message was accepted but produced no answer", status=500)
+        return _soap(envelope.process_message_response(reference, outcome.ack))
+    assert reference is not None
+    return _soap(envelope.send_message_response(reference))
+
+
+def _peek(engine: Engine, gln: str) -> bytes:
+    with Session(engine) as session:
+        item = session.execute(
+            select(PartyQueueItem)
+            .where(col(PartyQueueItem.recipient_gln) == gln, col(PartyQueueItem.dequeued_at).is_(None))
+            .order_by(col(PartyQueueItem.id))
+            .limit(1)
+        ).scalar_one_or_none()
+        if item is None:
+            return envelope.empty_peek_message_response()
+        return envelope.peek_message_response(item.reference, item.body)
+
+
+async def _dequeue(engine: Engine, gln: str, soap: SoapRequest) -> web.Response:
+    reference = soap.document_reference_number or ""
+
+    def mark() -> int:
+        with Session(engine) as session, session.begin():
+            result = session.execute(
+                update(PartyQueueItem)
+                .where(col(PartyQueueItem.reference) == reference, col(PartyQueueItem.recipient_gln) == gln,
+                       col(PartyQueueItem.dequeued_at).is_(None))
+                .values(dequeued_at=datetime.now(UTC))
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    if await asyncio.to_thread(mark) != 1:
+        return _fault("QUEUE.UNKNOWN_REFERENCE", f"no message {reference!r} waiting in your queue", status=400,
+                      identification=reference)
+    return _soap(envelope.dequeue_message_response())
+
+
+def add_routes(app: web.Application, engine: Engine, receiver: Receiver) -> None:
+    app[ENDPOINT_ENGINE] = engine
+    app[ENDPOINT_RECEIVER] = receiver
+    app.router.add_post("/soap/b2b", handle_soap)
+    app.router.add_get("/soap/b2b", handle_wsdl)

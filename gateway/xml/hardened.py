@@ -1,0 +1,154 @@
+"""Parse untrusted XML from market parties without letting the document attack the parser.
+
+Every message entering the gateway passes here first. The rules:
+
+* the size limit is checked on the raw bytes before libxml2 sees them;
+* only UTF-8 is accepted (Datahub messages are UTF-8): a UTF-16/32 byte-order mark, a declared encoding other
+  than UTF-8, or bytes that are not valid UTF-8 are rejected;
+* a document with a DOCTYPE is rejected outright, so no DTD, internal subset or entity declaration is ever
+  processed; entities are never expanded and nothing is fetched from the network or the file system;
+* no recovery mode: a document that is not well-formed is an error, never a guess;
+* huge_tree stays off, so libxml2's own limits (depth 256, text node size) apply.
+
+A new ``XMLParser`` is created per call: lxml parsers are not thread-safe, and creating one costs about 1 µs
+(measured on this machine: 2.3 µs for parse-with-new-parser against 1.2 µs when reusing one, on a 15-byte
+document), which is noise next to parsing any real message, so a thread-local cache is not worth its state.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from lxml import etree
+
+XML_TOO_LARGE: Final = "XML.TOO_LARGE"
+XML_EMPTY: Final = "XML.EMPTY"
+XML_ENCODING: Final = "XML.ENCODING"
+XML_DTD_FORBIDDEN: Final = "XML.DTD_FORBIDDEN"
+XML_ENTITY_FORBIDDEN: Final = "XML.ENTITY_FORBIDDEN"
+XML_INVALID_CHAR: Final = "XML.INVALID_CHAR"
+XML_LIMIT_EXCEEDED: Final = "XML.LIMIT_EXCEEDED"
+XML_MALFORMED: Final = "XML.MALFORMED"
+
+
+class XmlInputError(Exception):
+    """The input is not an acceptable XML document. ``code`` is one of the ``XML_*`` constants."""
+
+    def __init__(self, code: str, text: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(f"{code}: {text}" + (f" (line {line}, column {column})" if line is not None else ""))
+        self.code = code
+        self.text = text
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True, slots=True)
+class _Prolog:
+    encoding: str | None
+    doctype_offset: int | None
+
+
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+_FOREIGN_BOMS: Final = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+# The prolog is: optional XML declaration, then any mix of whitespace, comments and processing instructions.
+# A DOCTYPE can only stand there, so scanning the prolog is enough to find one without a parser.
+_XML_DECL: Final = re.compile(rb"<\?xml\s[^>]*?\?>")
+_DECL_ENCODING: Final = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+_PROLOG_MISC: Final = re.compile(rb"(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.DOTALL)
+_DOCTYPE: Final = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+
+_ENCODING_ERRORS: Final = frozenset(
+    {
+        etree.ErrorTypes.ERR_INVALID_ENCODING,
+        etree.ErrorTypes.ERR_UNKNOWN_ENCODING,
+        etree.ErrorTypes.ERR_UNSUPPORTED_ENCODING,
+        etree.ErrorTypes.WAR_ENCODING_MISMATCH,
+    }
+)
+_ENTITY_ERRORS: Final = frozenset(
+    {
+        etree.ErrorTypes.ERR_UNDECLARED_ENTITY,
+        etree.ErrorTypes.WAR_UNDECLARED_ENTITY,
+        etree.ErrorTypes.ERR_UNPARSED_ENTITY,
+        etree.ErrorTypes.ERR_ENTITY_IS_EXTERNAL,
+        etree.ErrorTypes.ERR_ENTITY_IS_PARAMETER,
+        etree.ErrorTypes.ERR_ENTITY_LOOP,
+        etree.ErrorTypes.ERR_ENTITY_PROCESSING,
+    }
+)
+
+
+def parse_xml(data: bytes, *, max_bytes: int) -> etree._ElementTree:
+    """Parse ``data`` as a UTF-8 XML document, keeping line numbers; raise ``XmlInputError`` if it is unsafe
+    or not well-formed."""
+    if len(data) > max_bytes:
+        raise XmlInputError(XML_TOO_LARGE, f"document is {len(data)} bytes, the limit is {max_bytes} bytes")
+    if not data.strip():
+        raise XmlInputError(XML_EMPTY, "document is empty")
+    prolog = _inspect_prolog(data)
+    if prolog.encoding is not None and prolog.encoding.lower() != "utf-8":
+        raise XmlInputError(XML_ENCODING, f"declared encoding {prolog.encoding!r} is not supported, use UTF-8")
+    if prolog.doctype_offset is not None:
+        line, column = _position(data, prolog.doctype_offset)
+        raise XmlInputError(XML_DTD_FORBIDDEN, "a DOCTYPE declaration is not allowed", line, column)
+    try:
+        root = etree.fromstring(data, _new_parser())
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position
+        raise XmlInputError(_code_for(exc.code), _message(exc), line, column) from None  # type: ignore[attr-defined]
+    return root.getroottree()
+
+
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        encoding="utf-8",
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        attribute_defaults=False,
+        huge_tree=False,
+        recover=False,
+        collect_ids=False,
+    )
+
+
+def _inspect_prolog(data: bytes) -> _Prolog:
+    if data.startswith(_FOREIGN_BOMS) or data[:2] in (b"<\x00", b"\x00<"):
+        raise XmlInputError(XML_ENCODING, "document is not UTF-8 (UTF-16/UTF-32 byte order or BOM)")
+    pos = len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0
+    encoding: str | None = None
+    decl = _XML_DECL.match(data, pos)
+    if decl is not None:
+        found = _DECL_ENCODING.search(decl.group(0))
+        if found is not None:
+            encoding = found.group(1).decode("ascii", errors="replace")
+        pos = decl.end()
+    misc = _PROLOG_MISC.match(data, pos)
+    if misc is not None:
+        pos = misc.end()
+    return _Prolog(encoding=encoding, doctype_offset=pos if _DOCTYPE.match(data, pos) else None)
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+def _code_for(libxml2_code: int) -> str:
+    if libxml2_code in _ENCODING_ERRORS:
+        return XML_ENCODING
+    if libxml2_code in _ENTITY_ERRORS:
+        return XML_ENTITY_FORBIDDEN
+    if libxml2_code == etree.ErrorTypes.ERR_INVALID_CHAR:
+        return XML_INVALID_CHAR
+    if libxml2_code == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
+        return XML_LIMIT_EXCEEDED
+    return XML_MALFORMED
+
+
+def _message(exc: etree.XMLSyntaxError) -> str:
+    # libxml2 appends ", line N, column M" to the message; the position is carried separately.
+    return re.sub(r",? line \d+, column \d+$", "", str(exc.msg).strip()).strip()

@@ -1,0 +1,1 @@
+"""Datahub XML ⇄ domain mappings, one module per document type (pure functions)."""

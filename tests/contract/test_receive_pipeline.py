@@ -1,0 +1,243 @@
+"""The receive pipeline's promises, on SQLite and PostgreSQL: accept, version, reject, deduplicate, park."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from gateway.bootstrap import build_registry
+from gateway.config import Settings
+from gateway.receive import (
+    ACCEPTED,
+    CHANNEL_DATAHUB,
+    CHANNEL_SOAP,
+    DUPLICATE,
+    PARKED,
+    PARTIALLY_ACCEPTED,
+    PROCESS,
+    REJECTED,
+    SCHEMA,
+    Receiver,
+)
+from gateway.store.metering import latest_series, unpack
+from gateway.store.tables import (
+    AccountingPoint,
+    Customer,
+    MessageRecord,
+    MeteringSeries,
+    ParkedMessage,
+    PartyQueueItem,
+    RawMessage,
+    SalesAgreement,
+)
+from mappings import samples
+from outbox.worker import Worker
+from tests.support.pipeline import FIXTURES, HOSTILE, fixture, register_parties
+
+DSO = samples.OUR_DSO_GLN
+DATAHUB = samples.DATAHUB_GLN
+POINT_1 = samples.gsrn(1)
+
+
+@pytest.fixture
+def receiver(engine: Engine) -> Receiver:
+    register_parties(engine)
+    return Receiver(engine)
+
+
+def _count(engine: Engine, table: type) -> int:
+    with Session(engine) as s:
+        return int(s.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _domain_counts(engine: Engine) -> tuple[int, ...]:
+    return tuple(_count(engine, t) for t in (MeteringSeries, AccountingPoint, Customer, SalesAgreement))
+
+
+def _master_data(receiver: Receiver) -> None:
+    for n in (1, 2, 3):
+        out = receiver.receive(fixture(f"e58-accounting-point-{n}.xml"), authenticated_gln=DATAHUB,
+                               channel=CHANNEL_DATAHUB)
+        assert out.result == ACCEPTED, out
+
+
+def test_metering_series_are_versioned_and_history_is_kept(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    first = receiver.receive(fixture("e66-winter-day-pt15m.xml"), authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    assert (first.result, first.reason_code, first.errors) == (ACCEPTED, "BA01", ())
+    between = datetime.now(UTC)
+    for name in ("e66-correction-z01.xml", "e66-status-only-change.xml"):
+        assert receiver.receive(fixture(name), authenticated_gln=DSO, channel=CHANNEL_SOAP).result == ACCEPTED
+
+    start, end = datetime(2026, 1, 14, 22, tzinfo=UTC), datetime(2026, 1, 15, 22, tzinfo=UTC)
+    with Session(engine) as s:
+        versions = s.execute(select(MeteringSeries.version).where(MeteringSeries.accounting_point == POINT_1)
+                             .order_by(MeteringSeries.version)).scalars().all()
+        assert versions == [1, 2, 3], "a later message for the same period is a new version, not an overwrite"
+        (latest,) = latest_series(s, POINT_1, start, end)
+        (as_of_first,) = latest_series(s, POINT_1, start, end, as_of=between)
+    assert latest.version == 3 and as_of_first.version == 1
+    values, quality = unpack(latest)
+    assert len(values) == 96 and latest.positions == 96
+    _old_values, old_quality = unpack(as_of_first)
+    assert (old_quality[39:43] == 3).all(), "estimates (QQ 99) in the first version"
+    assert (quality[39:43] == 0).all(), "a status-only change is a change: now measured"
+    # An ACK for the sender to peek, answering the message it sent.
+    with Session(engine) as s:
+        acks = s.execute(select(PartyQueueItem).where(PartyQueueItem.recipient_gln == DSO)).scalars().all()
+    assert len(acks) == 3 and b"BA01" in acks[0].body
+
+
+def test_dst_days_are_accepted_with_92_and_100_quarters(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    for name, expected in (("e66-dst-spring-2026-03-29.xml", 92), ("e66-dst-autumn-2026-10-25.xml", 100)):
+        out = receiver.receive(fixture(name), authenticated_gln=DSO, channel=CHANNEL_SOAP)
+        assert out.result == ACCEPTED, out.errors
+        with Session(engine) as s:
+            positions = set(s.execute(select(MeteringSeries.positions)
+                                      .where(MeteringSeries.message_pk == out.message_pk)).scalars())
+        assert positions == {expected}
+
+
+def test_identical_resend_is_a_duplicate_and_changes_nothing(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    body = fixture("e66-winter-day-pt15m.xml")
+    original = receiver.receive(body, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    before = _domain_counts(engine), _count(engine, MessageRecord)
+    again = receiver.receive(body, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    assert again.result == DUPLICATE and again.message_pk == original.message_pk
+    assert again.ack == original.ack, "the original acknowledgement is returned"
+    assert (_domain_counts(engine), _count(engine, MessageRecord)) == before
+
+
+def test_same_message_id_with_other_bytes_is_rejected_and_the_original_stays(
+    receiver: Receiver, engine: Engine
+) -> None:
+    _master_data(receiver)
+    body = fixture("e66-winter-day-pt15m.xml")
+    receiver.receive(body, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    before = _domain_counts(engine)
+    tampered = body.replace(b"<elm:QTY>2.468<", b"<elm:QTY>3.468<", 1)
+    assert tampered != body
+    out = receiver.receive(tampered, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    assert (out.result, out.level, out.reason_code) == (REJECTED, PROCESS, "PRC.DUPLICATE_MESSAGE_ID")
+    assert out.is_fault
+    assert _domain_counts(engine) == before
+
+
+def test_two_concurrent_deliveries_of_one_message_exactly_one_wins(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    body = fixture("e66-bundle-50.xml")
+    for n in range(4, 51):
+        e58 = samples.e58_message(samples.gsrn(n), datetime(2026, 1, 1, tzinfo=UTC))
+        assert receiver.receive(e58, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB).result == ACCEPTED
+    results: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def deliver() -> None:
+        barrier.wait()
+        results.append(receiver.receive(body, authenticated_gln=DSO, channel=CHANNEL_SOAP).result)
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [ACCEPTED, DUPLICATE, DUPLICATE, DUPLICATE]
+    assert _count(engine, MeteringSeries) == 50
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("invalid-schema-*.xml")), ids=lambda p: p.name)
+def test_schema_invalid_messages_are_rejected_with_every_error_located(
+    receiver: Receiver, engine: Engine, path: object
+) -> None:
+    out = receiver.receive(path.read_bytes(), authenticated_gln=DATAHUB, channel=CHANNEL_SOAP)  # type: ignore[attr-defined]
+    assert (out.result, out.level) == (REJECTED, SCHEMA) and out.is_fault
+    assert out.errors and all(e.line for e in out.errors)
+    assert _domain_counts(engine) == (0, 0, 0, 0)
+    assert _count(engine, RawMessage) == 1, "the rejected message is archived for the audit log"
+
+
+def test_event_errors_give_a_negative_ack_with_datahub_style_codes(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    out = receiver.receive(fixture("invalid-event-e66-wrong-obs-count.xml"), authenticated_gln=DSO,
+                           channel=CHANNEL_SOAP)
+    assert (out.result, out.reason_code) == (REJECTED, "BA02") and not out.is_fault
+    assert out.ack is not None and b"BA02" in out.ack and b"EC.GW.113" in out.ack
+    assert _count(engine, MeteringSeries) == 0
+
+    unknown = receiver.receive(fixture("invalid-event-e66-unknown-accounting-point.xml"), authenticated_gln=DSO,
+                               channel=CHANNEL_SOAP)
+    assert unknown.reason_code == "BA02" and unknown.errors[0].code == "EC.MPT.115"
+
+
+def test_a_bundle_with_some_unknown_points_is_partially_accepted(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)  # gsrn(1..3) known, gsrn(4..50) not
+    out = receiver.receive(fixture("e66-bundle-50.xml"), authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    assert (out.result, out.reason_code) == (PARTIALLY_ACCEPTED, "BA03")
+    assert {e.code for e in out.errors} == {"EC.MPT.115"} and len(out.errors) == 47
+    assert out.ack is not None and out.ack.count(b"SeriesDetail") >= 47
+    assert _count(engine, MeteringSeries) == 3
+
+
+def test_process_rules_refuse_wrong_senders(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    body = fixture("e66-winter-day-pt15m.xml")
+    impostor = receiver.receive(body, authenticated_gln=samples.OTHER_SUPPLIER_GLN, channel=CHANNEL_SOAP)
+    assert impostor.is_fault and impostor.reason_code == "PRC.SENDER_NOT_AUTHENTICATED"
+    # A supplier may not send metering data, even as its own physical sender.
+    as_supplier = body.replace(DSO.encode(), samples.OTHER_SUPPLIER_GLN.encode(), 2).replace(
+        b"e66-winter-0001", b"e66-winter-0001-b")
+    out = receiver.receive(as_supplier, authenticated_gln=samples.OTHER_SUPPLIER_GLN, channel=CHANNEL_SOAP)
+    assert out.is_fault and "PRC.ROLE_NOT_ALLOWED" in {e.code for e in out.errors}
+    assert _count(engine, MeteringSeries) == 0
+
+
+def test_pulled_metering_data_waits_parked_for_its_master_data(receiver: Receiver, engine: Engine) -> None:
+    out = receiver.receive(fixture("e66-winter-day-pt15m.xml"), authenticated_gln=DSO, channel=CHANNEL_DATAHUB,
+                           allow_parking=True)
+    assert out.result == PARKED and _count(engine, MeteringSeries) == 0
+    with Session(engine) as s:
+        (parked,) = s.execute(select(ParkedMessage)).scalars().all()
+    assert parked.waiting_for == [POINT_1] and parked.released_at is None
+
+    assert receiver.receive(fixture("e58-accounting-point-1.xml"), authenticated_gln=DATAHUB,
+                            channel=CHANNEL_DATAHUB).result == ACCEPTED
+    worker = Worker(engine, build_registry(Settings(), engine))
+    assert [o.result for o in worker.drain() if o.message.topic == "gateway.release_parked"] == ["done"]
+    with Session(engine) as s:
+        record = s.get(MessageRecord, out.message_pk)
+        released = s.execute(select(ParkedMessage)).scalar_one()
+    assert record is not None and record.status == ACCEPTED and released.released_at is not None
+    assert _count(engine, MeteringSeries) == 1
+
+
+def test_hostile_documents_are_refused_and_change_nothing(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    before = _domain_counts(engine)
+    small = Receiver(engine, max_bytes=64 * 1024)
+    for path in sorted(HOSTILE.iterdir()):
+        out = small.receive(path.read_bytes(), authenticated_gln=DSO, channel=CHANNEL_SOAP)
+        assert out.result == REJECTED and out.is_fault, path.name
+        assert out.errors[0].code.startswith(("XML.", "SCH.", "XSD.")), (path.name, out.errors)
+    assert _domain_counts(engine) == before
+
+
+def test_master_data_and_agreements_are_stored_without_showing_identity_codes(
+    receiver: Receiver, engine: Engine
+) -> None:
+    _master_data(receiver)
+    for name in ("f01-consumer.xml", "f04-new-agreement-e-invoice.xml", "f06-end-notice-move-out.xml"):
+        out = receiver.receive(fixture(name), authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB)
+        assert out.result == ACCEPTED, (name, out.errors)
+    with Session(engine) as s:
+        customer = s.execute(select(Customer)).scalar_one()
+        agreement = s.execute(select(SalesAgreement)).scalar_one()
+    assert customer.identification_masked == "131052-****"
+    assert "131052-308T" not in str(customer.attributes)
+    assert agreement.product_code and agreement.status == "ended" and agreement.end is not None

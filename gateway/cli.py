@@ -126,6 +126,20 @@ def cmd_parties_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_parties_load(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.parties import PartyError, load_parties_from_config
+
+    engine = make_engine(settings.database_url)
+    _require_migrated(engine)
+    try:
+        count = load_parties_from_config(engine, settings.raw)
+    except (PartyError, KeyError) as exc:
+        print(f"gateway parties load: {exc}", file=sys.stderr)
+        return 2
+    print(f"loaded {count} part{'y' if count == 1 else 'ies'} from the configuration file")
+    return 0
+
+
 def _read_documents(paths: Sequence[str], max_bytes: int) -> list[tuple[str, bytes | str]]:
     """Each file's business document (unwrapped from a SOAP envelope if needed), or the reason it can't be read."""
     from gateway.soap.envelope import SoapRequestError, unwrap_business_document
@@ -248,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cert-fingerprint", help="SHA-256 fingerprint of the party's client certificate")
     p.add_argument("--acts-for", action="append", help="GLN of a juridical sender this party may act for")
     p.set_defaults(func=cmd_parties_add)
+    p = parties.add_parser("load", help="add or update the [[parties]] of the configuration file")
+    p.set_defaults(func=cmd_parties_load)
     p = parties.add_parser("list", help="list the registered parties")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_parties_list)

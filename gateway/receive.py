@@ -152,6 +152,10 @@ def _hint_header(root: etree._Element) -> tuple[str | None, str | None]:
     return mid, dtype
 
 
+def _canonical(tree: etree._ElementTree) -> bytes:
+    return hashlib.sha256(etree.tostring(tree, method="c14n2", with_comments=False, strip_text=True)).digest()
+
+
 class Receiver:
     def __init__(
         self,
@@ -328,7 +332,7 @@ class Receiver:
             ).scalar_one_or_none()
             if record is None:
                 return None
-            if record.sha256 == digest:
+            if record.sha256 == digest or self._same_document(session, record.raw_id, data):
                 ack = None
                 if record.ack_message_id:
                     ack = session.execute(
@@ -349,6 +353,18 @@ class Receiver:
                    "a resend needs a new message id"),),
             sender_gln=sender,
         )
+
+    def _same_document(self, session: Session, raw_id: int, data: bytes) -> bool:
+        """Equal after canonicalisation: the same message re-serialised (e.g. unwrapped from a SOAP envelope)."""
+        stored = session.get(RawMessage, raw_id)
+        if stored is None:
+            return False
+        try:
+            ours = parse_xml(data, max_bytes=self.max_bytes)
+            theirs = parse_xml(zlib.decompress(stored.body), max_bytes=self.max_bytes)
+        except XmlInputError:
+            return False
+        return _canonical(ours) == _canonical(theirs)
 
     def _archive_only(self, data: bytes, digest: str, channel: str, sender: str) -> None:
         with Session(self.engine) as session, session.begin():

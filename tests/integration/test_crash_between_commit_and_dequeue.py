@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -39,14 +40,20 @@ def _counts(engine: Engine) -> dict[str, int]:
                 for t in (AccountingPoint, MessageRecord, TransactionRecord, MeteringSeries)}
 
 
-def _pull(run: RunningSimulator, database_url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _command(run: RunningSimulator, database_url: str, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
     config = tmp_path / "gateway.toml"
     config.write_text(f'[datahub]\nendpoint = "{run.url}"\nour_gln = "{SUPPLIER}"\ndatahub_gln = "{DATAHUB}"\n'
-                      "retries = 2\ntimeout_seconds = 10\n")
+                      "retries = 2\ntimeout_seconds = 10\npoll_backoff_min_seconds = 0.05\n"
+                      "poll_backoff_max_seconds = 0.2\n")
     env = {**os.environ, "GATEWAY_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
     env.pop("GATEWAY_DATAHUB_ENDPOINT", None)
-    return subprocess.run([sys.executable, "-m", "gateway.datahub_pull", "--config", str(config), "--once", *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return [sys.executable, "-m", "gateway.datahub_pull", "--config", str(config)], env
+
+
+def _pull(run: RunningSimulator, database_url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command, env = _command(run, database_url, tmp_path)
+    return subprocess.run([*command, "--once", *extra], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
 
 
 @pytest.mark.parametrize("crash_after", [2, 4], ids=["master-data", "metering-bundle"])
@@ -86,3 +93,29 @@ def test_a_worker_killed_between_commit_and_dequeue_loses_nothing_and_applies_no
     assert versions == {1}, "the re-read message created no second version"
     assert raw == 5, "a duplicate is answered from the registry, not archived again"
     assert after_crash["MessageRecord"] == crash_after
+
+
+def test_the_long_running_worker_drains_the_queue_and_stops_cleanly_on_sigterm(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    register_parties(engine)
+    with serve_simulator(DatahubSimulator()) as run:
+        run.sim.enqueue(SUPPLIER, samples.e58_message(POINTS[0], datetime(2026, 3, 1, tzinfo=UTC)))
+        command, env = _command(run, database_url, tmp_path)
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        try:
+            run.sim.enqueue(SUPPLIER, samples.e66_message(DATAHUB, SUPPLIER, POINTS[:1], date(2026, 3, 29)))
+            deadline = time.monotonic() + 60
+            while (run.sim.queue(SUPPLIER) or _counts(engine)["MeteringSeries"] == 0) and time.monotonic() < deadline:
+                assert worker.poll() is None, worker.communicate()
+                time.sleep(0.05)
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = worker.communicate(timeout=20)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        assert worker.returncode == 0, stderr
+        assert run.sim.queue(SUPPLIER) == []
+    assert _counts(engine) == {"AccountingPoint": 1, "MessageRecord": 2, "TransactionRecord": 1, "MeteringSeries": 1}

@@ -280,7 +280,7 @@ def test_the_loop_survives_failures_backs_off_while_idle_and_stops_on_request(
         loop.join(timeout=5)
     assert not loop.is_alive() and pulled == [2]
     # Bounded backoff: at most one empty peek per 0.08 s (± jitter) once the delay has grown.
-    assert 2 <= idle_peeks <= 10
+    assert 2 <= idle_peeks <= 15
     assert count(engine, MeteringSeries) == 1
 
 

@@ -1,0 +1,28 @@
+"""Run every benchmark in turn (`make bench`); each prints its own table of ratios against its baselines.
+
+PostgreSQL rows appear when GATEWAY_BENCH_POSTGRES_URL (or GATEWAY_TEST_POSTGRES_URL) is set.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ["bench.bench_outbox", "bench.bench_ingest", "bench.bench_rating", "bench.bench_rating_e2e"]
+
+
+def main() -> int:
+    failed = []
+    for module in BENCHMARKS:
+        print(f"\n=== {module} ===", flush=True)
+        if subprocess.run([sys.executable, "-m", module], cwd=ROOT).returncode != 0:
+            failed.append(module)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

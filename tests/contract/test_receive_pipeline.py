@@ -198,6 +198,15 @@ def test_process_rules_refuse_wrong_senders(receiver: Receiver, engine: Engine) 
     assert _count(engine, MeteringSeries) == 0
 
 
+def test_a_message_for_a_recipient_that_is_not_ours_is_refused(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    body = fixture("e66-winter-day-pt15m.xml").replace(
+        samples.OUR_SUPPLIER_GLN.encode(), samples.OTHER_SUPPLIER_GLN.encode())
+    out = receiver.receive(body, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    assert out.is_fault and "PRC.NOT_OUR_PARTY" in {e.code for e in out.errors}
+    assert _count(engine, MeteringSeries) == 0
+
+
 def test_pulled_metering_data_waits_parked_for_its_master_data(receiver: Receiver, engine: Engine) -> None:
     out = receiver.receive(fixture("e66-winter-day-pt15m.xml"), authenticated_gln=DSO, channel=CHANNEL_DATAHUB,
                            allow_parking=True)

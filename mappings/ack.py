@@ -21,10 +21,8 @@ from mappings.common import (
     Element,
     all_texts,
     children_by_name,
-    message_parts,
     optional_text,
-    parse_context,
-    parse_header,
+    parse_message,
     required_text,
     serialize,
     start_message,
@@ -58,12 +56,7 @@ DEFAULT_PROCESS_BY_DOCUMENT: Final[dict[str, str]] = {
 
 
 def parse(root: Element) -> AckMessage:
-    header_el, context_el, transaction_els = message_parts(root)
-    return DatahubMessage(
-        header=parse_header(header_el),
-        context=parse_context(context_el),
-        transactions=tuple(_parse_transaction(t) for t in transaction_els),
-    )
+    return parse_message(root, _parse_transaction)
 
 
 def _parse_transaction(txn: Element) -> Acknowledgement:

@@ -8,16 +8,18 @@ structure; they skip comments and processing instructions by asking only for ele
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeVar
 
 from lxml import etree
 
 from gateway.domain.codes import LIST_AGENCY_NFI, SCHEME_GS1
-from gateway.domain.message import MessageHeader, ProcessContext
+from gateway.domain.message import DatahubMessage, MessageHeader, ProcessContext
+
+T = TypeVar("T")
 
 HDR_NS: Final = "urn:fi:Datahub:mif:common:HDR_Header:elements:v1"
 PEC_NS: Final = "urn:fi:Datahub:mif:common:PEC_ProcessEnergyContext:elements:v1"
@@ -223,6 +225,16 @@ def message_parts(root: Element) -> tuple[Element, Element, list[Element]]:
     wrapper = next(elements(root))
     children = list(elements(wrapper))
     return children[0], children[1], children[2:]
+
+
+def parse_message(root: Element, parse_transaction: Callable[[Element], T]) -> DatahubMessage[T]:
+    """Header, process context and every transaction of a message, the transactions by `parse_transaction`."""
+    header_el, context_el, transaction_els = message_parts(root)
+    return DatahubMessage(
+        header=parse_header(header_el),
+        context=parse_context(context_el),
+        transactions=tuple(parse_transaction(t) for t in transaction_els),
+    )
 
 
 def _party(el: Element) -> str:

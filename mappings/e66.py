@@ -13,17 +13,14 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from gateway.domain.codes import SCHEME_EIC, SCHEME_GS1, DocumentType
-from gateway.domain.message import DatahubMessage
 from gateway.domain.metering import E66Message, MeteringTransaction
 from mappings.common import (
     DocumentSpec,
     Element,
     elements,
     format_datetime,
-    message_parts,
-    parse_context,
     parse_datetime,
-    parse_header,
+    parse_message,
     serialize,
     start_message,
     sub,
@@ -62,12 +59,7 @@ _FLAGGED_COUNT: Final = etree.XPath("count(e:OBS/e:EOBS/e:QQ | e:OBS/e:EOBS/e:QM
 
 
 def parse(root: Element) -> E66Message:
-    header_el, context_el, transaction_els = message_parts(root)
-    return DatahubMessage(
-        header=parse_header(header_el),
-        context=parse_context(context_el),
-        transactions=tuple(_parse_transaction(t) for t in transaction_els),
-    )
+    return parse_message(root, _parse_transaction)
 
 
 def _first_text(el: Element) -> str:

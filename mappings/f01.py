@@ -6,16 +6,13 @@ from typing import Final
 
 from gateway.domain.codes import DocumentType
 from gateway.domain.customer import CustomerEvent, F01Message
-from gateway.domain.message import DatahubMessage
 from mappings.common import (
     DocumentSpec,
     Element,
     children_by_name,
-    message_parts,
     optional_text,
-    parse_context,
     parse_datetime,
-    parse_header,
+    parse_message,
     required_text,
     serialize,
     start_message,
@@ -37,12 +34,7 @@ _E = SPEC.elm_ns
 
 
 def parse(root: Element) -> F01Message:
-    header_el, context_el, transaction_els = message_parts(root)
-    return DatahubMessage(
-        header=parse_header(header_el),
-        context=parse_context(context_el),
-        transactions=tuple(_parse_transaction(t) for t in transaction_els),
-    )
+    return parse_message(root, _parse_transaction)
 
 
 def _parse_transaction(txn: Element) -> CustomerEvent:

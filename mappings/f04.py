@@ -15,20 +15,17 @@ from gateway.domain.agreement import (
     SalesAgreementEvent,
 )
 from gateway.domain.codes import SCHEME_EIC, SCHEME_GS1, DocumentType
-from gateway.domain.message import DatahubMessage
 from mappings.common import (
     DocumentSpec,
     Element,
     children_by_name,
-    message_parts,
     nested_text,
     optional_bool,
     optional_child,
     optional_datetime,
     optional_text,
     parse_bool01,
-    parse_context,
-    parse_header,
+    parse_message,
     required_text,
     serialize,
     start_message,
@@ -63,12 +60,7 @@ _E = SPEC.elm_ns
 
 
 def parse(root: Element) -> F04Message:
-    header_el, context_el, transaction_els = message_parts(root)
-    return DatahubMessage(
-        header=parse_header(header_el),
-        context=parse_context(context_el),
-        transactions=tuple(_parse_transaction(t) for t in transaction_els),
-    )
+    return parse_message(root, _parse_transaction)
 
 
 def _parse_contact(el: Element) -> AgreementContact:

@@ -131,6 +131,10 @@ def _store_accounting_point(session: Session, t: AccountingPointMasterData, mess
     return t.accounting_point
 
 
+def _looks_like_identity_code(value: str) -> bool:
+    return len(value) == 11 and value[:6].isdigit() and value[6] in "+-ABCDEFUVWXY"
+
+
 def _customer_key(identification: object) -> str:
     if isinstance(identification, PersonalIdentityCode):
         # A stable key that is not the personal identity code itself.
@@ -142,14 +146,18 @@ def _store_customer(session: Session, t: CustomerEvent, message_pk: int, now: da
     c = t.customer
     ident = c.identification
     full = ident.reveal() if isinstance(ident, PersonalIdentityCode) else (str(ident) if ident else None)
-    masked = ident.masked if isinstance(ident, PersonalIdentityCode) else full
+    masked = ident.masked if isinstance(ident, PersonalIdentityCode) else (
+        PersonalIdentityCode(full).masked if full and _looks_like_identity_code(full) else full)
     key = _customer_key(ident)
-    session.add(Customer(
+    row = Customer(
         customer_key=key, name=c.display_name, identification_type=c.identification_type,
         identification=full, identification_masked=masked, attributes=to_json(t),
         message_pk=message_pk, received_at=now,
-    ))
-    enqueue(session, TOPIC_CUSTOMER, {"customer_key": key}, key=key)
+    )
+    session.add(row)
+    session.flush()
+    # Events carry the row id: the key is derived from the identity code and must not travel.
+    enqueue(session, TOPIC_CUSTOMER, {"customer_id": row.id, "message_pk": message_pk})
 
 
 def _store_agreement(
@@ -176,15 +184,27 @@ def _store_agreement(
     return t.accounting_point
 
 
+def active_agreements(session: Session, agreement_id: str | None, accounting_point: str | None) -> list[int]:
+    """Ids of the active agreements an end notice refers to: by agreement id and accounting point, by
+    whichever of them it gives."""
+    if not agreement_id and not accounting_point:
+        return []
+    q = select(col(SalesAgreement.id)).where(col(SalesAgreement.status) == "active")
+    if agreement_id:
+        q = q.where(col(SalesAgreement.agreement_id) == agreement_id)
+    if accounting_point:
+        q = q.where(col(SalesAgreement.accounting_point) == accounting_point)
+    return [row_id for row_id in session.execute(q).scalars() if row_id is not None]
+
+
 def _end_agreement(session: Session, t: AgreementEndNotice, message_pk: int, now: datetime) -> None:
-    q = update(SalesAgreement).where(col(SalesAgreement.status) == "active")
-    if t.agreement_id:
-        q = q.where(col(SalesAgreement.agreement_id) == t.agreement_id)
-    elif t.accounting_point:
-        q = q.where(col(SalesAgreement.accounting_point) == t.accounting_point)
-    else:
-        return
-    session.execute(q.values(end=t.end_of_occurrence, status="ended", ended_by_message_pk=message_pk))
+    ids = active_agreements(session, t.agreement_id, t.accounting_point)
+    if not ids:  # the event check refuses such a notice; a race with another end notice lands here
+        raise ValueError(f"end notice for agreement {t.agreement_id} / {t.accounting_point}: none active")
+    session.execute(
+        update(SalesAgreement).where(col(SalesAgreement.id).in_(ids))
+        .values(end=t.end_of_occurrence, status="ended", ended_by_message_pk=message_pk)
+    )
     enqueue(session, TOPIC_AGREEMENT, {"accounting_point": t.accounting_point, "agreement_id": t.agreement_id,
                                        "event": "ended", "reason": t.reason,
                                        "end": t.end_of_occurrence.isoformat()}, key=t.accounting_point or "")

@@ -46,7 +46,7 @@ from gateway.datahub_settings import (
     datahub_settings,
     make_client,
 )
-from gateway.parties import own_glns
+from gateway.parties import get_party, own_glns
 from gateway.receive import (
     CHANNEL_DATAHUB,
     DUPLICATE,
@@ -273,6 +273,16 @@ def main_pull(args: argparse.Namespace, settings: Settings) -> int:
         if current_revision(engine) != head_revision(engine):
             print("gateway datahub-pull: the database schema is not at the latest revision: run `gateway migrate`",
                   file=sys.stderr)
+            return 2
+        # Misconfiguration must stop us before the first peek: otherwise every message would be committed as
+        # rejected and dequeued, leaving only our archive of it.
+        problem = None
+        if get_party(engine, config.datahub_gln) is None:
+            problem = f"Datahub's GLN {config.datahub_gln} is not a registered party (gateway parties add … --role DH)"
+        elif not config.our_gln or config.our_gln not in own_glns(engine):
+            problem = f"[datahub] our_gln {config.our_gln or '(unset)'} is not registered as one of our own GLNs"
+        if problem:
+            print(f"gateway datahub-pull: {problem}", file=sys.stderr)
             return 2
         with client:
             return _pull(args, config, engine, client, settings.max_message_bytes)

@@ -15,7 +15,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from lxml import etree
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.apply import apply_transactions, release_parked_for
+from gateway.apply import TOPIC_RELEASE_PARKED, active_agreements, apply_transactions, release_parked_for
 from gateway.domain.message import DatahubMessage, MessageHeader
 from gateway.parties import PartyInfo, party_info
 from gateway.process_rules import check_process
@@ -45,11 +45,12 @@ from gateway.store.tables import (
     SalesAgreement,
     TransactionRecord,
 )
-from gateway.validation import CheckResult, EventError, TransactionResult, check_message, known_in
+from gateway.validation import EC, CheckResult, EventError, TransactionResult, check_message, known_in
 from gateway.xml.hardened import XmlInputError, parse_xml
 from gateway.xml.schemas import SchemaRegistry, UnknownSchemaError, default_registry
 from mappings.ack import build_ack_for
 from mappings.registry import UnknownDocumentError, mapping_for
+from outbox import enqueue
 from outbox.types import utcnow
 
 log = logging.getLogger("gateway.receive")
@@ -70,7 +71,8 @@ CHANNEL_SOAP = "soap"
 CHANNEL_DATAHUB = "datahub"
 CHANNEL_CLI = "cli"
 
-_DUPLICATE_TRANSACTION = "EC.GW.190"
+_DUPLICATE_TRANSACTION = EC.TRANSACTION_REPEATED
+PARKED_RECHECK = timedelta(minutes=1)
 _RETRIES_ON_RACE = 3
 
 
@@ -169,6 +171,8 @@ class Receiver:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
+        # Checks only read: on SQLite they need no write lock (WAL readers never block the writer).
+        self._reader = engine.execution_options(sqlite_begin="DEFERRED")
         self.max_bytes = max_bytes
         self.schemas = schemas or default_registry()
         self.clock = clock
@@ -185,7 +189,7 @@ class Receiver:
         store: bool = True,
     ) -> ReceiveOutcome:
         digest = hashlib.sha256(data).hexdigest()
-        draft = self._check(data, digest, authenticated_gln, channel, allow_parking)
+        draft = self._check(data, digest, authenticated_gln, channel, allow_parking, store)
         if isinstance(draft, ReceiveOutcome):
             return draft
         if not store:
@@ -203,14 +207,14 @@ class Receiver:
                 if name not in (UQ_TRANSACTION, UQ_SERIES_VERSION, UQ_MESSAGE):
                     raise
                 log.info("lost a race on %s for message %s; checking again", name, draft.message_id)
-                again = self._check(data, digest, authenticated_gln, channel, allow_parking)
+                again = self._check(data, digest, authenticated_gln, channel, allow_parking, store)
                 if isinstance(again, ReceiveOutcome):
                     return again
                 draft = again
         raise RuntimeError(f"message {draft.message_id}: gave up after {_RETRIES_ON_RACE} concurrent conflicts")
 
     def _check(
-        self, data: bytes, digest: str, sender: str, channel: str, allow_parking: bool
+        self, data: bytes, digest: str, sender: str, channel: str, allow_parking: bool, store: bool = True
     ) -> _Draft | ReceiveOutcome:
         def reject(level: str, issues: Sequence[Issue], mid: str | None = None, dtype: str | None = None,
                    reason: str | None = None) -> _Draft:
@@ -230,7 +234,7 @@ class Receiver:
         issues = self.schemas.validate_with(entry, tree)
         if issues:
             mid, dtype = _hint_header(root)
-            existing = self._existing(sender, mid, data, digest, channel) if mid else None
+            existing = self._existing(sender, mid, data, digest, channel, store) if mid else None
             if existing is not None:
                 return existing
             return reject(SCHEMA, [Issue(i.code, i.text, i.line, i.column) for i in issues], mid, dtype)
@@ -243,14 +247,14 @@ class Receiver:
                           mid, dtype)
         message = mapping.parse(root)
         header = message.header
-        existing = self._existing(sender, header.message_id, data, digest, channel)
+        existing = self._existing(sender, header.message_id, data, digest, channel, store)
         if existing is not None:
             return existing
 
         draft = _Draft(data, digest, sender, channel, ACCEPTED, None, header.message_id, header.document_type,
                        business_process=message.context.business_process, message=message)
         # One read session for every lookup of the checks: a single-series message is dominated by round trips.
-        with Session(self.engine) as session:
+        with Session(self._reader) as session:
             authenticated = _party(session, sender)
             if authenticated is None:
                 return replace(draft, status=REJECTED, level=PROCESS, reason_code="PRC.UNKNOWN_PARTY",
@@ -298,6 +302,7 @@ class Receiver:
         # Master data introduces accounting points; everything else must refer to a known one.
         lookup = None if message.document_type in ("E58", "F01", "ACK") else known_in(known)
         check = check_message(message, lookup, our_glns=ours)
+        check = self._agreements_to_end(session, message, check)
         ids = [t for t in (getattr(x, "transaction_id", None) for x in message.transactions) if t]
         if not ids:
             return check
@@ -318,16 +323,32 @@ class Receiver:
         return CheckResult(check.message_id, check.message_errors, results)
 
     @staticmethod
+    def _agreements_to_end(session: Session, message: DatahubMessage[Any], check: CheckResult) -> CheckResult:
+        """An end notice must name an active agreement of ours; acknowledging one that changes nothing would
+        leave the agreement billed."""
+        if message.document_type != "F06":
+            return check
+        results = []
+        for result, notice in zip(check.transactions, message.transactions, strict=True):
+            if result.accepted and not active_agreements(session, notice.agreement_id, notice.accounting_point):
+                result = replace(result, errors=(EventError(
+                    EC.AGREEMENT_NOT_FOUND,
+                    f"no active agreement {notice.agreement_id or ''} for accounting point "
+                    f"{notice.accounting_point or '(none given)'}".replace("  ", " "), result.transaction_id),))
+            results.append(result)
+        return CheckResult(check.message_id, check.message_errors, tuple(results))
+
+    @staticmethod
     def _event_issues(check: CheckResult) -> tuple[Issue, ...]:
         return tuple(Issue(e.code, e.text, transaction_id=e.transaction_id) for e in check.errors)
 
     # -- duplicates ---------------------------------------------------------------------------------------
     def _existing(
-        self, sender: str, message_id: str | None, data: bytes, digest: str, channel: str
+        self, sender: str, message_id: str | None, data: bytes, digest: str, channel: str, store: bool = True
     ) -> ReceiveOutcome | None:
         if not message_id:
             return None
-        with Session(self.engine) as session:
+        with Session(self._reader) as session:
             record = session.execute(
                 select(MessageRecord).where(
                     col(MessageRecord.sender_gln) == sender, col(MessageRecord.message_id) == message_id)
@@ -340,14 +361,18 @@ class Receiver:
                     ack = session.execute(
                         select(col(PartyQueueItem.body)).where(col(PartyQueueItem.message_id) == record.ack_message_id)
                     ).scalar_one_or_none()
+                # A resend of a message refused at schema or process level gets the same refusal (a Fault) again.
+                refused = record.status == REJECTED and record.level in (SCHEMA, PROCESS)
                 return ReceiveOutcome(
-                    DUPLICATE, None, message_id, record.document_type, record.reason_code,
+                    REJECTED if refused else DUPLICATE, record.level if refused else None, message_id,
+                    record.document_type, record.reason_code,
                     tuple(Issue(**{k: v for k, v in e.items() if k in Issue.__dataclass_fields__})
                           for e in record.errors or []),
                     ack, record.id, record.transactions, sender,
                 )
         # Same id, other bytes: refused, and the first message stays exactly as it was.
-        self._archive_only(data, digest, channel, sender)
+        if store:
+            self._archive_only(data, digest, channel, sender)
         return ReceiveOutcome(
             REJECTED, PROCESS, message_id, None, "PRC.DUPLICATE_MESSAGE_ID",
             (Issue("PRC.DUPLICATE_MESSAGE_ID",
@@ -400,9 +425,7 @@ class Receiver:
             if draft.message is not None and draft.check is not None:
                 self._register_transactions(session, draft, record.id)
                 if draft.status == PARKED:
-                    session.add(ParkedMessage(message_pk=record.id, raw_id=raw.id, sender_gln=draft.sender,
-                                              waiting_for=list(draft.waiting_for), parked_at=now,
-                                              reason="; ".join(i.text for i in draft.errors)[:1000]))
+                    self._park(session, draft, record.id, raw.id, now)
                 else:
                     accepted = [t.index for t in draft.check.accepted] if draft.reason_code != "BA02" else []
                     introduced = apply_transactions(session, draft.message, accepted, record.id)
@@ -410,6 +433,20 @@ class Receiver:
                     if draft.channel == CHANNEL_SOAP:
                         ack = self._queue_ack(session, draft.message.header, draft.check, record, now)
         return self._outcome(draft, record_id, ack)
+
+    def _park(self, session: Session, draft: _Draft, message_pk: int, raw_id: int, now: datetime) -> None:
+        parked = ParkedMessage(message_pk=message_pk, raw_id=raw_id, sender_gln=draft.sender,
+                               waiting_for=list(draft.waiting_for), parked_at=now,
+                               reason="; ".join(i.text for i in draft.errors)[:1000])
+        session.add(parked)
+        session.flush()
+        # The master data may have committed between our check and this transaction, releasing nothing because
+        # this row did not exist yet: look again now, and once more a minute from now, when any such commit has
+        # long finished. A release that finds the message still waiting just leaves it parked.
+        payload = {"parked_id": parked.id, "because": "recheck"}
+        if self._known(session, draft.waiting_for):
+            enqueue(session, TOPIC_RELEASE_PARKED, payload, key=str(message_pk))
+        enqueue(session, TOPIC_RELEASE_PARKED, payload, key=str(message_pk), not_before=now + PARKED_RECHECK)
 
     def _register_transactions(self, session: Session, draft: _Draft, message_pk: int) -> None:
         assert draft.message is not None and draft.check is not None
@@ -446,9 +483,17 @@ class Receiver:
     # -- parked messages ----------------------------------------------------------------------------------
     def retry_parked(self, session: Session, parked_id: int) -> str:
         """Run a parked message's event checks again inside the caller's transaction (an outbox handler)."""
-        parked = session.get(ParkedMessage, parked_id)
-        if parked is None or parked.released_at is not None:
+        # Take the row first with a conditional update: two release events for one parked message (two points
+        # it waited for, two master-data versions) then serialise on it, and only one of them applies it.
+        taken = session.execute(
+            update(ParkedMessage)
+            .where(col(ParkedMessage.id) == parked_id, col(ParkedMessage.released_at).is_(None))
+            .values(attempts=col(ParkedMessage.attempts) + 1)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
             return "gone"
+        parked = session.get(ParkedMessage, parked_id, populate_existing=True)
+        assert parked is not None
         record = session.get(MessageRecord, parked.message_pk)
         raw = session.get(RawMessage, parked.raw_id)
         assert record is not None and raw is not None
@@ -457,7 +502,6 @@ class Receiver:
         known = self._known(session, self._points(message))
         check = self._event_check(session, message, parked.sender_gln, _own_glns(session), known, record.id)
         now = self.clock()
-        parked.attempts += 1
         if check.only_ordering_errors:
             return PARKED
         reason = check.reason_code

@@ -128,11 +128,24 @@ class Worker:
             )
         )
         with Session(self.engine) as session, session.begin():
+            self._bury_crashers(session, now)
             rows = session.execute(stmt).all()
         claimed = sorted((OutboxMessage(*row) for row in rows), key=lambda m: m.id)
         if claimed and self.claim_observer:
             self.claim_observer(self.worker_id, now, claimed)
         return claimed
+
+    def _bury_crashers(self, session: Session, now: datetime) -> None:
+        """A row whose lease ran out after its last allowed attempt killed or hung its worker each time: it goes
+        to dead letter instead of taking down one more worker."""
+        c = outbox_message.c
+        session.execute(
+            update(outbox_message)
+            .where(c.topic.in_(self.topics), c.state == PROCESSING, c.next_attempt_at <= now,
+                   c.attempts >= c.max_attempts)
+            .values(state=DEAD, lease_owner=None, lease_until=None,
+                    last_error="the lease expired on every attempt: the handler kills or hangs its worker")
+        )
 
     # -- handling -----------------------------------------------------------------------------------------
     def handle(self, message: OutboxMessage) -> Outcome:
@@ -152,8 +165,7 @@ class Worker:
             # Another delivery of the same message recorded it first: its effect stands, ours rolled back.
             if not self._inbox_has(registration.consumer, message.message_id):
                 return self._fail(message, exc)
-            self._finish_duplicate(message)
-            return Outcome(message, "duplicate")
+            return self._finish_duplicate(message)
         except Exception as exc:
             return self._fail(message, exc)
 
@@ -168,9 +180,13 @@ class Worker:
             return already_processed(session, consumer, message_id)
 
     @_transient_db
-    def _finish_duplicate(self, message: OutboxMessage) -> None:
-        with Session(self.engine) as session, session.begin():
-            self._mark_done(session, message)
+    def _finish_duplicate(self, message: OutboxMessage) -> Outcome:
+        try:
+            with Session(self.engine) as session, session.begin():
+                self._mark_done(session, message)
+        except LeaseLost:
+            return Outcome(message, "lease_lost")  # whoever owns it now finishes it the same way
+        return Outcome(message, "duplicate")
 
     @_transient_db
     def _fail(self, message: OutboxMessage, exc: BaseException) -> Outcome:
@@ -203,7 +219,33 @@ class Worker:
 
     # -- loops --------------------------------------------------------------------------------------------
     def run_once(self, limit: int | None = None) -> list[Outcome]:
-        return [self.handle(m) for m in self.claim(limit)]
+        outcomes = []
+        for message in self.claim(limit):
+            if not self._lease_holds(message):
+                outcomes.append(Outcome(message, "lease_lost"))
+                continue
+            try:
+                outcomes.append(self.handle(message))
+            except Exception as exc:
+                log.exception("message %s: could not record its outcome", message.id)
+                outcomes.append(Outcome(message, "error", str(exc)))
+        return outcomes
+
+    @_transient_db
+    def _lease_holds(self, message: OutboxMessage) -> bool:
+        """A batch shares one lease; before a message whose lease is half spent, renew it (or learn it is gone)."""
+        assert message.lease_until is not None
+        now = utcnow()
+        if message.lease_until - now > self.settings.lease / 2:
+            return True
+        c = outbox_message.c
+        with Session(self.engine) as session, session.begin():
+            renewed = session.execute(
+                update(outbox_message)
+                .where(c.id == message.id, c.lease_owner == self.worker_id, c.state == PROCESSING)
+                .values(lease_until=now + self.settings.lease, next_attempt_at=now + self.settings.lease)
+            )
+        return bool(renewed.rowcount)  # type: ignore[attr-defined]
 
     def drain(self, max_rounds: int = 1_000_000) -> list[Outcome]:
         """Handle everything due now (used by the demo and tests); retries scheduled later are left."""

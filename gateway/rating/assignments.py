@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from gateway.apply import release_parked_for
 from gateway.billing.catalogue import Catalogue, Segment
 from gateway.domain.identifiers import is_valid_gsrn
 from gateway.rating.errors import RatingInputError
@@ -108,6 +109,9 @@ def assign_product(
     )
     session.add(row)
     session.flush()
+    # Heat meters are not in Datahub: the assignment is what makes their readings known, so readings that
+    # were parked waiting for this point go again.
+    release_parked_for(session, [spec.accounting_point])
     return row, True
 
 

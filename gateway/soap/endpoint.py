@@ -84,6 +84,10 @@ async def handle_soap(request: web.Request) -> web.Response:
         return await _dequeue(engine, party.gln, soap)
     except SoapRequestError as exc:
         return _soap(exc.to_fault(), exc.http_status)
+    except Exception:
+        log.exception("internal error on %s from %s", request.path, party.gln)
+        return _fault("GW.INTERNAL_ERROR", "internal error; nothing was stored, the message may be sent again",
+                      status=500)
 
 
 async def _receive(receiver: Receiver, party: PartyInfo, soap: SoapRequest) -> web.Response:
@@ -107,7 +111,7 @@ async def _receive(receiver: Receiver, party: PartyInfo, soap: SoapRequest) -> w
 
 
 def _peek(engine: Engine, gln: str) -> bytes:
-    with Session(engine) as session:
+    with Session(engine.execution_options(sqlite_begin="DEFERRED")) as session:
         item = session.execute(
             select(PartyQueueItem)
             .where(col(PartyQueueItem.recipient_gln) == gln, col(PartyQueueItem.dequeued_at).is_(None))

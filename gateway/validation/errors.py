@@ -54,6 +54,8 @@ class EC:
     AGREEMENT_WITHOUT_CUSTOMER: Final = "EC.GW.131"
     E_INVOICE_CHANNEL_WITHOUT_ADDRESS: Final = "EC.GW.132"
     GRID_AREA_MISSING: Final = "EC.GW.133"
+    AGREEMENT_NOT_FOUND: Final = "EC.GW.134"  # an end notice for no active agreement of ours
+    TRANSACTION_REPEATED: Final = "EC.GW.190"  # the sender's transaction id was used before
 
 
 # Errors that can disappear by themselves once an earlier message (e.g. the E58 that creates the

@@ -44,5 +44,7 @@ def check_customer(customer: Customer, transaction_id: str | None = None) -> lis
     elif customer.identification_type == CustomerIdentificationType.BUSINESS_ID:
         text = ident.reveal() if isinstance(ident, PersonalIdentityCode) else ident
         if not is_valid_business_id(text):
-            return [EventError(EC.INVALID_CUSTOMER_ID, f"business id {text!r} is not valid", transaction_id)]
+            # Never echo the value: a personal identity code sent under the wrong type would leak in full.
+            shown = PersonalIdentityCode(text).masked
+            return [EventError(EC.INVALID_CUSTOMER_ID, f"business id {shown!r} is not valid", transaction_id)]
     return []

@@ -233,3 +233,39 @@ def test_status_and_metrics_report_depth_age_attempts_and_dead_letters(engine: E
     assert 'outbox_messages{topic="waiting",state="pending"} 1' in text
     assert "outbox_dead_letters 1" in text
     assert 'outbox_oldest_pending_age_seconds{topic="waiting"}' in text
+
+
+def test_a_batch_whose_lease_ran_out_is_not_handled_twice_and_the_worker_survives(engine: Engine) -> None:
+    registry = HandlerRegistry()
+    registry.register("t", lambda s, m: enqueue(s, "effect", {"of": m.message_id}) and None, consumer="c")
+    with Session(engine) as s, s.begin():
+        for n in range(3):
+            enqueue(s, "t", {"n": n})
+    slow = Worker(engine, registry, OutboxSettings(lease=timedelta(seconds=30)), worker_id="slow")
+    batch = slow.claim()
+    # The slow worker's lease runs out; another worker takes and finishes everything meanwhile.
+    with Session(engine) as s, s.begin():
+        expired = utcnow() - timedelta(seconds=1)
+        s.execute(update(outbox_message).where(outbox_message.c.topic == "t")
+                  .values(lease_until=expired, next_attempt_at=expired))
+    assert [o.result for o in Worker(engine, registry, FAST, worker_id="fast", topics=["t"]).drain()] == [DONE] * 3
+    # The slow worker reaches its stale batch: nothing happens twice and nothing raises.
+    outcomes = [slow.handle(m).result for m in batch]
+    assert set(outcomes) <= {"duplicate", "lease_lost"}
+    assert sum(r["topic"] == "effect" for r in _rows(engine)) == 3
+
+
+def test_a_message_whose_worker_dies_on_every_attempt_goes_to_dead_letter(engine: Engine) -> None:
+    registry = HandlerRegistry()
+    registry.register("t", lambda s, m: None)
+    with Session(engine) as s, s.begin():
+        enqueue(s, "t", {}, max_attempts=2)
+    for attempt in (1, 2):
+        (claimed,) = Worker(engine, registry, FAST, worker_id=f"doomed-{attempt}").claim()
+        assert claimed.attempts == attempt
+        with Session(engine) as s, s.begin():  # the worker is killed: its lease simply runs out
+            expired = utcnow() - timedelta(seconds=1)
+            s.execute(update(outbox_message).values(lease_until=expired, next_attempt_at=expired))
+    assert Worker(engine, registry, FAST).claim() == []
+    (dead,) = dead_letters(engine)
+    assert dead.attempts == 2 and "lease expired" in (dead.last_error or "")

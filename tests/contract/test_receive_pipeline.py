@@ -250,3 +250,55 @@ def test_master_data_and_agreements_are_stored_without_showing_identity_codes(
     assert customer.identification_masked == "131052-****"
     assert "131052-308T" not in str(customer.attributes)
     assert agreement.product_code and agreement.status == "ended" and agreement.end is not None
+
+
+def test_a_resent_refused_message_is_refused_again(receiver: Receiver, engine: Engine) -> None:
+    body = fixture("invalid-schema-e58-no-grid-area.xml")
+    first = receiver.receive(body, authenticated_gln=DATAHUB, channel=CHANNEL_SOAP)
+    again = receiver.receive(body, authenticated_gln=DATAHUB, channel=CHANNEL_SOAP)
+    assert first.is_fault and again.is_fault, "the Fault is replayed, never a success"
+    assert (again.result, again.reason_code) == (REJECTED, first.reason_code)
+
+
+def test_an_end_notice_for_no_active_agreement_is_refused(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    out = receiver.receive(fixture("f06-end-notice-minimal.xml"), authenticated_gln=DATAHUB,
+                           channel=CHANNEL_DATAHUB)
+    assert (out.result, out.reason_code) == (REJECTED, "BA02")
+    assert out.errors[0].code == "EC.GW.134"
+
+
+def test_master_data_that_commits_while_metering_data_is_being_parked_still_releases_it(
+    receiver: Receiver, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _master_data(receiver)
+    real_known = Receiver._known
+    calls = {"n": 0}
+
+    def stale_first_answer(session: Session, gsrns: object) -> set[str]:
+        calls["n"] += 1  # the check's view predates the E58's commit; the park transaction's does not
+        return set() if calls["n"] == 1 else real_known(session, gsrns)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Receiver, "_known", staticmethod(stale_first_answer))
+    out = receiver.receive(fixture("e66-winter-day-pt15m.xml"), authenticated_gln=DSO, channel=CHANNEL_DATAHUB,
+                           allow_parking=True)
+    monkeypatch.setattr(Receiver, "_known", staticmethod(real_known))
+    assert out.result == PARKED
+    Worker(engine, build_registry(Settings(), engine)).drain()
+    with Session(engine) as s:
+        record = s.get(MessageRecord, out.message_pk)
+    assert record is not None and record.status == ACCEPTED
+    assert _count(engine, MeteringSeries) == 1
+
+
+def test_a_parked_message_is_applied_once_however_many_releases_arrive(receiver: Receiver, engine: Engine) -> None:
+    out = receiver.receive(fixture("e66-winter-day-pt15m.xml"), authenticated_gln=DSO, channel=CHANNEL_DATAHUB,
+                           allow_parking=True)
+    receiver.receive(fixture("e58-accounting-point-1.xml"), authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB)
+    with Session(engine) as s:
+        parked_id = s.execute(select(ParkedMessage.id)).scalar_one()
+    with Session(engine) as s, s.begin():
+        assert receiver.retry_parked(s, parked_id) == ACCEPTED
+    with Session(engine) as s, s.begin():
+        assert receiver.retry_parked(s, parked_id) == "gone"
+    assert _count(engine, MeteringSeries) == 1 and out.result == PARKED

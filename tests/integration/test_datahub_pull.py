@@ -312,6 +312,11 @@ def test_the_command_pulls_once_and_prints_a_summary(
                        "pipeline_errors": 0, "dequeue_failures": 0}
     assert count(engine, MeteringSeries) == 1
     assert main_pull(parser.parse_args(["--once"]), Settings(database_url=database_url)) == 2, "no endpoint"
+    not_ours = Settings(database_url=database_url, raw={"datahub": {"our_gln": samples.OTHER_SUPPLIER_GLN}})
+    run.sim.enqueue(SUPPLIER, e66([1], seed=5))
+    assert main_pull(parser.parse_args(["--once", "--endpoint", run.url]), not_ours) == 2
+    assert "not registered as one of our own GLNs" in capsys.readouterr().err
+    assert len(run.sim.queue(SUPPLIER)) == 1, "nothing was pulled, so nothing was dequeued"
 
 
 def test_the_datahub_section_is_read_with_defaults_and_checked() -> None:

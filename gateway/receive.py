@@ -14,6 +14,7 @@ import logging
 import uuid
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,6 +74,7 @@ CHANNEL_CLI = "cli"
 
 _DUPLICATE_TRANSACTION = EC.TRANSACTION_REPEATED
 PARKED_RECHECK = timedelta(minutes=1)
+_COMPRESS_AHEAD = 256 * 1024
 _RETRIES_ON_RACE = 3
 
 
@@ -173,6 +175,7 @@ class Receiver:
         self.engine = engine
         # Checks only read: on SQLite they need no write lock (WAL readers never block the writer).
         self._reader = engine.execution_options(sqlite_begin="DEFERRED")
+        self._compressor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-archive")
         self.max_bytes = max_bytes
         self.schemas = schemas or default_registry()
         self.clock = clock
@@ -188,6 +191,8 @@ class Receiver:
         allow_parking: bool = False,
         store: bool = True,
     ) -> ReceiveOutcome:
+        # zlib releases the GIL: a large body is compressed on the other core while it is parsed and checked.
+        body = self._compressor.submit(zlib.compress, data, 1) if store and len(data) > _COMPRESS_AHEAD else None
         digest = hashlib.sha256(data).hexdigest()
         draft = self._check(data, digest, authenticated_gln, channel, allow_parking, store)
         if isinstance(draft, ReceiveOutcome):
@@ -196,7 +201,7 @@ class Receiver:
             return self._outcome(draft, None, None)
         for _ in range(_RETRIES_ON_RACE):
             try:
-                return self._commit(draft)
+                return self._commit(draft, body.result() if body is not None else None)
             except IntegrityError as exc:
                 name = violated_constraint(exc, self._metadata)
                 if name == UQ_MESSAGE and draft.message_id is not None:
@@ -397,15 +402,16 @@ class Receiver:
         with Session(self.engine) as session, session.begin():
             session.add(self._raw(data, digest, channel, sender))
 
-    def _raw(self, data: bytes, digest: str, channel: str, sender: str) -> RawMessage:
-        return RawMessage(sha256=digest, size=len(data), body=zlib.compress(data, 1), channel=channel,
+    def _raw(self, data: bytes, digest: str, channel: str, sender: str, body: bytes | None = None) -> RawMessage:
+        body = body if body is not None else zlib.compress(data, 1)
+        return RawMessage(sha256=digest, size=len(data), body=body, channel=channel,
                           authenticated_party=sender, received_at=self.clock())
 
     # -- the one transaction ------------------------------------------------------------------------------
-    def _commit(self, draft: _Draft) -> ReceiveOutcome:
+    def _commit(self, draft: _Draft, body: bytes | None = None) -> ReceiveOutcome:
         now = self.clock()
         with Session(self.engine) as session, session.begin():
-            raw = self._raw(draft.data, draft.digest, draft.channel, draft.sender)
+            raw = self._raw(draft.data, draft.digest, draft.channel, draft.sender, body)
             session.add(raw)
             session.flush()
             assert raw.id is not None

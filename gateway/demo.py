@@ -230,7 +230,7 @@ def run_demo(settings: Settings, *, fresh: bool = True) -> int:
                f"letters; waiting for consumers not built yet (invoicing, support log): {waiting or 'none'}")
     print("\n".join(out))
     print(f"""
-where to look
+where to look (after `. .venv/bin/activate`; the data stays in {engine.url.database})
   gateway outbox status                        queue depth, oldest pending age, dead letters
   gateway rate --accounting-point {POINTS[0]} --from 2026-03-01 --to 2026-03-31
   gateway serve                                then /health, /metrics, POST /soap/b2b, GET /soap/b2b?wsdl

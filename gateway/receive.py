@@ -32,6 +32,7 @@ from gateway.parties import PartyInfo, party_info
 from gateway.process_rules import check_process
 from gateway.store.constraints import violated_constraint
 from gateway.store.metadata import all_metadata
+from gateway.store.queries import in_values
 from gateway.store.rating_tables import ProductAssignmentRow
 from gateway.store.tables import (
     UQ_MESSAGE,
@@ -293,10 +294,11 @@ class Receiver:
         if not wanted:
             return set()
         query = union(
-            select(col(AccountingPoint.gsrn)).where(col(AccountingPoint.gsrn).in_(wanted)),
-            select(col(SalesAgreement.accounting_point)).where(col(SalesAgreement.accounting_point).in_(wanted)),
+            select(col(AccountingPoint.gsrn)).where(in_values(session, col(AccountingPoint.gsrn), wanted)),
+            select(col(SalesAgreement.accounting_point))
+            .where(in_values(session, col(SalesAgreement.accounting_point), wanted)),
             select(col(ProductAssignmentRow.accounting_point))
-            .where(col(ProductAssignmentRow.accounting_point).in_(wanted)),
+            .where(in_values(session, col(ProductAssignmentRow.accounting_point), wanted)),
         )
         return set(session.execute(query).scalars())
 
@@ -312,7 +314,7 @@ class Receiver:
         if not ids:
             return check
         q = select(col(TransactionRecord.transaction_id)).where(
-            col(TransactionRecord.sender_gln) == sender, col(TransactionRecord.transaction_id).in_(ids))
+            col(TransactionRecord.sender_gln) == sender, in_values(session, col(TransactionRecord.transaction_id), ids))
         if message_pk is not None:  # a parked message's own transactions are not repeats
             q = q.where(col(TransactionRecord.message_pk) != message_pk)
         used = set(session.execute(q).scalars())

@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from gateway.billing.quality import Quality
 from gateway.domain.metering import MeteringTransaction
+from gateway.store.queries import in_values
 from gateway.store.tables import MeteringSeries
 
 VALUES_DTYPE = np.dtype("<i8")
@@ -38,7 +39,10 @@ _FLOAT_EXACT_LIMIT = 1e14
 
 
 def _micro_units(txn: MeteringTransaction, n: int) -> np.ndarray:
-    floats = np.fromiter((0.0 if q is None else float(q) for q in txn.quantities), dtype=np.float64, count=n)
+    if None in txn.quantities:
+        floats = np.fromiter((0.0 if q is None else float(q) for q in txn.quantities), dtype=np.float64, count=n)
+    else:
+        floats = np.array(txn.quantities, dtype=np.float64)
     scaled = floats * 1e6
     if n and float(np.abs(scaled).max()) >= _FLOAT_EXACT_LIMIT:
         return np.fromiter(txn.micro_units(), dtype=VALUES_DTYPE, count=n)
@@ -68,7 +72,7 @@ def next_versions(session: Session, keys: list[SeriesKey]) -> dict[SeriesKey, in
             col(MeteringSeries.accounting_point), col(MeteringSeries.product), col(MeteringSeries.resolution),
             col(MeteringSeries.period_start), col(MeteringSeries.period_end), func.max(col(MeteringSeries.version)),
         )
-        .where(col(MeteringSeries.accounting_point).in_(points))
+        .where(in_values(session, col(MeteringSeries.accounting_point), points))
         .group_by(
             col(MeteringSeries.accounting_point), col(MeteringSeries.product), col(MeteringSeries.resolution),
             col(MeteringSeries.period_start), col(MeteringSeries.period_end),

@@ -80,6 +80,10 @@ def _check_sequence(sequences: tuple[int, ...], fail: _Fail) -> None:
 
 
 def _check_observations(txn: MeteringTransaction, fail: _Fail) -> None:
+    measured = [q for q in txn.quantities if q is not None]
+    # The common case (every position measured, none negative) needs no per-position listing.
+    if not any(txn.missing) and len(measured) == len(txn.quantities) and (not measured or min(measured) >= 0):
+        return
     negatives = [s for s, q in zip(txn.sequences, txn.quantities, strict=True) if q is not None and q < 0]
     if negatives:
         fail(EC.NEGATIVE_QUANTITY, f"negative quantity at SEQ {_listing(negatives)}")

@@ -302,3 +302,26 @@ def test_a_parked_message_is_applied_once_however_many_releases_arrive(receiver:
     with Session(engine) as s, s.begin():
         assert receiver.retry_parked(s, parked_id) == "gone"
     assert _count(engine, MeteringSeries) == 1 and out.result == PARKED
+
+
+def test_validate_stores_nothing_even_when_the_message_id_collides(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    body = fixture("e66-winter-day-pt15m.xml")
+    receiver.receive(body, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    archived = _count(engine, RawMessage)
+    tampered = body.replace(b"<elm:QTY>2.468<", b"<elm:QTY>3.468<", 1)
+    out = receiver.receive(tampered, authenticated_gln=DSO, channel=CHANNEL_SOAP, store=False)
+    assert out.reason_code == "PRC.DUPLICATE_MESSAGE_ID"
+    assert _count(engine, RawMessage) == archived
+
+
+def test_customer_events_and_errors_never_carry_an_identity_code(receiver: Receiver, engine: Engine) -> None:
+    from outbox.schema import outbox_message
+
+    receiver.receive(fixture("f01-consumer.xml"), authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB)
+    with Session(engine) as s:
+        payloads = [str(p) for p in s.execute(select(outbox_message.c.payload)).scalars()]
+    assert payloads and not any("131052" in p for p in payloads)
+    wrongly_typed = fixture("f01-consumer.xml").replace(b">AA03<", b">AA01<").replace(b"f01-", b"f01-typed-")
+    out = receiver.receive(wrongly_typed, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB)
+    assert out.result == REJECTED and "131052-308T" not in str(out.errors)

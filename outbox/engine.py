@@ -43,6 +43,3 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
 
     return engine
 
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

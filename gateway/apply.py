@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -26,6 +26,7 @@ from gateway.domain.masterdata import AccountingPointMasterData
 from gateway.domain.message import DatahubMessage, MessageHeader
 from gateway.domain.metering import MeteringTransaction
 from gateway.store.metering import SeriesKey, next_versions, pack
+from gateway.store.queries import insert_rows
 from gateway.store.tables import (
     AccountingPoint,
     Customer,
@@ -107,7 +108,7 @@ def _store_metering(
             "version": versions[key], "positions": len(t), "values": values, "quality": quality,
             "transaction_id": t.transaction_id, "message_pk": message_pk, "received_at": now,
         })
-    session.execute(insert(MeteringSeries), rows)
+    insert_rows(session, MeteringSeries.__table__, rows)  # type: ignore[attr-defined]
     enqueue(session, TOPIC_METERING, {
         "message_pk": message_pk,
         "sender": header.juridical_sender,

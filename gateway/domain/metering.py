@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+
+import numpy as np
 
 from gateway.domain.message import DatahubMessage
 
 MICRO_UNITS_PER_UNIT = 1_000_000  # QTY has at most 6 fraction digits, so × 10^6 is exact
+MICRO_DTYPE = np.dtype("<i8")
+
+# QTY is F8_6 in the schema: |value| < 10^8 with at most six decimals, so value × 10^6 < 10^14 < 2^53 and a
+# float parse of the text, scaled and rounded to the nearest integer, is exact (the float error stays around
+# 10^-2 units, far below the 0.5 that would round the wrong way). Beyond the limit the exact route is taken.
+_FLOAT_EXACT_LIMIT = 1e14
+
+
+def micro_units_of_texts(texts: Sequence[str]) -> np.ndarray | None:
+    """Schema-valid QTY texts (F8_6) as exact int64 micro-units, or None when a text is outside the range
+    where the float route is exact (the caller then converts through Decimal)."""
+    try:
+        scaled = np.array(texts, dtype=np.float64) * MICRO_UNITS_PER_UNIT
+    except ValueError:
+        return None
+    if len(scaled) and not float(np.abs(scaled).max()) < _FLOAT_EXACT_LIMIT:  # also refuses NaN
+        return None
+    return np.rint(scaled).astype(MICRO_DTYPE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +58,10 @@ class MeteringTransaction:
     grid_area: str | None = None
     in_area: str | None = None
     out_area: str | None = None
+    # `quantities` in micro-units, filled by the E66 mapping from the QTY texts when every position carries a
+    # quantity: the store packs it as is, instead of converting 96 Decimals per series. Derived data, so it
+    # takes no part in equality, hashing or repr.
+    micro: np.ndarray | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.sequences)

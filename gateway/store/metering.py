@@ -33,20 +33,10 @@ def pack(txn: MeteringTransaction) -> tuple[bytes, bytes]:
     return values.tobytes(), quality.tobytes()
 
 
-# QTY is F8_6 in the schema: |value| < 10^8 with six decimals, so value × 10^6 < 10^14 < 2^53 and the float
-# route below rounds to the exact integer (the float error is ~10^-2 units at most, far below 0.5).
-_FLOAT_EXACT_LIMIT = 1e14
-
-
 def _micro_units(txn: MeteringTransaction, n: int) -> np.ndarray:
-    if None in txn.quantities:
-        floats = np.fromiter((0.0 if q is None else float(q) for q in txn.quantities), dtype=np.float64, count=n)
-    else:
-        floats = np.array(txn.quantities, dtype=np.float64)
-    scaled = floats * 1e6
-    if n and float(np.abs(scaled).max()) >= _FLOAT_EXACT_LIMIT:
-        return np.fromiter(txn.micro_units(), dtype=VALUES_DTYPE, count=n)
-    return np.rint(scaled).astype(VALUES_DTYPE)
+    if txn.micro is not None and len(txn.micro) == n:
+        return txn.micro
+    return np.fromiter(txn.micro_units(), dtype=VALUES_DTYPE, count=n)
 
 
 def unpack(row: MeteringSeries) -> tuple[np.ndarray, np.ndarray]:

@@ -80,6 +80,11 @@ def _check_sequence(sequences: tuple[int, ...], fail: _Fail) -> None:
 
 
 def _check_observations(txn: MeteringTransaction, fail: _Fail) -> None:
+    # The mapping's micro-units exist only when every position carries a quantity and no QQ/QM flag.
+    micro = txn.micro
+    if (micro is not None and len(micro) == len(txn.quantities) and not any(txn.missing)
+            and (not len(micro) or int(micro.min()) >= 0)):
+        return
     measured = [q for q in txn.quantities if q is not None]
     # The common case (every position measured, none negative) needs no per-position listing.
     if not any(txn.missing) and len(measured) == len(txn.quantities) and (not measured or min(measured) >= 0):

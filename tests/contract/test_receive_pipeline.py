@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.bootstrap import build_registry
@@ -24,8 +25,12 @@ from gateway.receive import (
     SCHEMA,
     Receiver,
 )
+from gateway.store.constraints import violated_constraint
+from gateway.store.metadata import all_metadata
 from gateway.store.metering import latest_series, unpack
+from gateway.store.queries import insert_rows
 from gateway.store.tables import (
+    UQ_TRANSACTION,
     AccountingPoint,
     Customer,
     MessageRecord,
@@ -34,8 +39,10 @@ from gateway.store.tables import (
     PartyQueueItem,
     RawMessage,
     SalesAgreement,
+    TransactionRecord,
 )
-from mappings import samples
+from gateway.xml.hardened import parse_xml
+from mappings import e66, samples
 from outbox.worker import Worker
 from tests.support.pipeline import FIXTURES, HOSTILE, fixture, register_parties
 
@@ -325,3 +332,50 @@ def test_customer_events_and_errors_never_carry_an_identity_code(receiver: Recei
     wrongly_typed = fixture("f01-consumer.xml").replace(b">AA03<", b">AA01<").replace(b"f01-", b"f01-typed-")
     out = receiver.receive(wrongly_typed, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB)
     assert out.result == REJECTED and "131052-308T" not in str(out.errors)
+
+
+def _big_bundle(points: int) -> bytes:
+    """A bundle well above the size from which the mapping runs while the XSD validates."""
+    return samples.e66_message(DATAHUB, samples.OUR_SUPPLIER_GLN, [samples.gsrn(n) for n in range(1, points + 1)],
+                               datetime(2026, 1, 15, tzinfo=UTC).date())
+
+
+def test_a_large_bundle_mapped_while_validating_is_stored_exactly(receiver: Receiver, engine: Engine) -> None:
+    _master_data(receiver)
+    data = _big_bundle(3)
+    padded = data.replace(b"<rsm:Transaction>", b"<!-- " + b"x" * 70_000 + b" --><rsm:Transaction>", 1)
+    out = receiver.receive(padded, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB)
+    assert out.result == ACCEPTED and out.transactions == 3
+    expected = e66.parse(parse_xml(data, max_bytes=len(data)).getroot())
+    with Session(engine) as s:
+        for txn in expected.transactions:
+            (row,) = latest_series(s, txn.accounting_point, txn.start, txn.end)
+            assert unpack(row)[0].tolist() == list(txn.micro_units())
+
+
+def test_a_large_invalid_document_that_breaks_the_mapping_gets_schema_errors(
+    receiver: Receiver, engine: Engine
+) -> None:
+    _master_data(receiver)
+    data = _big_bundle(30)
+    assert len(data) > 64 * 1024
+    # Without Start the mapping itself fails; the answer must still be the XSD's, with its line.
+    broken = data.replace(b"<elm:Start>", b"<elm:Begin>", 1).replace(b"</elm:Start>", b"</elm:Begin>", 1)
+    out = receiver.receive(broken, authenticated_gln=DATAHUB, channel=CHANNEL_SOAP)
+    assert (out.result, out.level) == (REJECTED, SCHEMA), out
+    assert out.errors[0].line is not None and "Begin" in out.errors[0].text
+    assert _domain_counts(engine)[0] == 0
+
+
+def test_bulk_inserts_report_a_violated_constraint_by_name(engine: Engine) -> None:
+    row = {"sender_gln": DATAHUB, "transaction_id": "t-1", "message_pk": 1, "accounting_point": POINT_1,
+           "status": "accepted", "errors": [{"code": "X", "text": "ä"}]}
+    table = TransactionRecord.__table__  # type: ignore[attr-defined]
+    with Session(engine) as s, s.begin():
+        insert_rows(s, table, [row, {**row, "transaction_id": "t-2", "errors": None}])
+    with pytest.raises(IntegrityError) as caught, Session(engine) as s, s.begin():
+        insert_rows(s, table, [{**row, "transaction_id": "t-3"}, row])
+    assert violated_constraint(caught.value, all_metadata()) == UQ_TRANSACTION
+    with Session(engine) as s:
+        stored = {r.transaction_id: r.errors for r in s.execute(select(TransactionRecord)).scalars()}
+    assert stored == {"t-1": [{"code": "X", "text": "ä"}], "t-2": None}, "the failed batch left nothing behind"

@@ -97,6 +97,14 @@ class TestParse:
         assert [t.accounting_point for t in message.transactions] == [gsrn(i) for i in range(1, 51)]
         assert len({t.transaction_id for t in message.transactions}) == 50
 
+    def test_the_mapping_precomputes_exact_micro_units_only_for_fully_measured_series(self) -> None:
+        for name in ("e66-bundle-50.xml", "e66-missing-and-estimated.xml"):
+            for txn in parse_fixture(name).transactions:
+                fully_measured = None not in txn.quantities and set(txn.qualities) == {None}
+                assert (txn.micro is not None) == fully_measured
+                if txn.micro is not None:
+                    assert txn.micro.tolist() == list(txn.micro_units())
+
 
 class TestMicroUnits:
     def test_exact_integers(self) -> None:

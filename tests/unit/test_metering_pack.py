@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.billing.quality import Quality
-from gateway.domain.metering import MeteringTransaction
+from gateway.domain.metering import MeteringTransaction, micro_units_of_texts
 from gateway.store.metering import pack
 
 # QTY_F8_6: at most 8 integer and 6 fraction digits, never negative.
@@ -43,3 +44,26 @@ def test_quality_codes_and_missing_values_are_packed_per_position() -> None:
     packed, quality = pack(txn)
     assert np.frombuffer(packed, dtype="<i8").tolist() == [1_500_000, 0, 2_000_000, 1]
     assert list(quality) == [Quality.MEASURED, Quality.MISSING, Quality.ESTIMATED, Quality.REVISED]
+
+
+def _spellings(value: Decimal) -> st.SearchStrategy[str]:
+    """Ways a schema-valid xsd:decimal may write the value: plain, padded with zeros, signed, spaced."""
+    plain = format(value, "f")
+    return st.sampled_from([plain, f"+{plain}", f"000{plain}", f"{plain}000" if "." in plain else f"{plain}.000",
+                            f"  {plain}\n", plain.lstrip("0") if plain.startswith("0.") else plain])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(quantities.flatmap(_spellings), min_size=1, max_size=100))
+def test_micro_units_from_qty_texts_equal_the_exact_decimal_conversion(texts: list[str]) -> None:
+    micro = micro_units_of_texts(texts)
+    assert micro is not None
+    assert micro.tolist() == [int(Decimal(t).scaleb(6)) for t in texts]
+
+
+def test_texts_outside_the_exact_float_range_take_the_decimal_route() -> None:
+    assert micro_units_of_texts(["100000000.000001"]) is None
+    assert micro_units_of_texts(["nan"]) is None
+    assert micro_units_of_texts(["1,5"]) is None
+    txn = dataclasses.replace(_txn([Decimal("2.5")], [None], [False]), micro=None)
+    assert np.frombuffer(pack(txn)[0], dtype="<i8").tolist() == [2_500_000]

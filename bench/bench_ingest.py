@@ -3,8 +3,10 @@
 Per backend (SQLite, and PostgreSQL when GATEWAY_BENCH_POSTGRES_URL or GATEWAY_TEST_POSTGRES_URL is set):
 a fresh migrated database, the parties, E58 master data for every accounting point (loaded first, not timed),
 then 15-minute E66 series for one day as 1,000-series bundles and as single-series messages, each through
-`Receiver.receive` (channel datahub: the pull worker's path, one commit per message). The baseline is
-`gateway.xml.schemas.parse_and_validate` over exactly the same bytes in the same run.
+`Receiver.receive` (channel datahub: the pull worker's path, one commit per message, because Datahub hands a
+queue out one message at a time and a message is dequeued only once committed), and the single-series
+messages once more through `Receiver.receive_many` (group commit, the path of `gateway ingest FILE...`).
+The baseline is `gateway.xml.schemas.parse_and_validate` over exactly the same bytes in the same run.
 
 Targets (issue 3): end to end ≥ 40 % of the validation-only rate, and Finland's day (3.7 million series × 96
 values) in under 20 minutes on PostgreSQL on this 2-core machine; the projection scales the measured bundle
@@ -37,7 +39,7 @@ from pathlib import Path
 
 from bench.common import Timer, backends, fresh_database, print_table
 from gateway.parties import add_party
-from gateway.receive import ACCEPTED, CHANNEL_DATAHUB, Receiver
+from gateway.receive import ACCEPTED, CHANNEL_CLI, CHANNEL_DATAHUB, Receiver
 from gateway.store.db import make_engine
 from gateway.store.migrate import upgrade
 from gateway.xml.schemas import default_registry, parse_and_validate
@@ -50,6 +52,7 @@ DAY_BUNDLES = date(2026, 1, 15)
 DAY_SINGLES = date(2026, 1, 16)
 DAY_MEMORY = date(2026, 1, 17)
 DAY_WARM_UP = date(2026, 1, 18)
+DAY_GROUPED = date(2026, 1, 19)
 MAX_BYTES = 200 * 1024 * 1024
 
 
@@ -61,6 +64,7 @@ class Workload:
     values: int
     warm_up: bytes  # for the memory probe: a small message that loads the code paths first
     probe: bytes  # one more message of this shape (another day) whose peak memory is measured
+    grouped: bool = False  # through receive_many (group commit, as `gateway ingest`), not one commit each
 
     @property
     def megabytes(self) -> float:
@@ -78,6 +82,7 @@ def build_workloads(points: Sequence[str], singles: int, bundle: int) -> list[Wo
     sender, recipient = samples.DATAHUB_GLN, samples.OUR_SUPPLIER_GLN
     bundles = list(samples.e66_messages(sender, recipient, points, DAY_BUNDLES, n_series_per_message=bundle))
     single = list(samples.e66_messages(sender, recipient, points[:singles], DAY_SINGLES, n_series_per_message=1))
+    grouped = list(samples.e66_messages(sender, recipient, points[:singles], DAY_GROUPED, n_series_per_message=1))
 
     def one(day: date, chosen: Sequence[str], seed: int) -> bytes:
         # The seed keeps message and transaction ids apart from every other message of the run.
@@ -86,8 +91,10 @@ def build_workloads(points: Sequence[str], singles: int, bundle: int) -> list[Wo
     return [
         Workload(f"{bundle}-series bundles", bundles, len(points), len(points) * 96,
                  one(DAY_WARM_UP, points[:1], 1), one(DAY_MEMORY, points[:bundle], 2)),
-        Workload("single-series messages", single, singles, singles * 96,
+        Workload("single-series messages, a commit each", single, singles, singles * 96,
                  one(DAY_WARM_UP, points[:1], 3), one(DAY_MEMORY, points[:1], 4)),
+        Workload("single-series messages, group commit", grouped, singles, singles * 96,
+                 one(DAY_WARM_UP, points[:1], 5), one(DAY_MEMORY, points[:1], 6), grouped=True),
     ]
 
 
@@ -187,8 +194,17 @@ def ingest(receiver: Receiver, data: bytes) -> None:
         raise AssertionError(f"benchmark message {outcome.message_id} was {outcome.result}: {outcome.errors[:3]}")
 
 
+def ingest_grouped(receiver: Receiver, messages: list[bytes]) -> None:
+    for outcome in receiver.receive_many(messages, authenticated_gln=samples.DATAHUB_GLN, channel=CHANNEL_CLI):
+        if outcome.result != ACCEPTED:
+            raise AssertionError(f"benchmark message {outcome.message_id} was {outcome.result}: {outcome.errors[:3]}")
+
+
 def end_to_end(receiver: Receiver, workload: Workload) -> Measurement:
     def run() -> None:
+        if workload.grouped:
+            ingest_grouped(receiver, workload.messages)
+            return
         for data in workload.messages:
             ingest(receiver, data)
 
@@ -221,8 +237,7 @@ def parallel_end_to_end(url: str, workload: Workload, processes: int) -> float:
 def profile(receiver: Receiver, workload: Workload, top: int) -> str:
     profiler = cProfile.Profile()
     profiler.enable()
-    for data in workload.messages:
-        ingest(receiver, data)
+    end_to_end(receiver, workload)
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)

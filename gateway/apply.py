@@ -35,7 +35,7 @@ from gateway.store.tables import (
     ParkedMessage,
     SalesAgreement,
 )
-from outbox import enqueue
+from outbox import enqueue, enqueue_many
 from outbox.types import utcnow
 
 TOPIC_METERING = "metering.received"
@@ -97,27 +97,38 @@ def apply_transactions(
 def _store_metering(
     session: Session, header: MessageHeader, txns: list[MeteringTransaction], message_pk: int, now: datetime
 ) -> None:
-    keys = [SeriesKey(t.accounting_point, t.product, t.resolution or "", t.start, t.end) for t in txns]
-    versions = next_versions(session, keys)
+    store_metering_batch(session, [(header, txns, message_pk)], now)
+
+
+def store_metering_batch(
+    session: Session, messages: Sequence[tuple[MessageHeader, Sequence[MeteringTransaction], int]], now: datetime
+) -> None:
+    """Store the accepted series of several messages (header, transactions, message pk) with one version lookup,
+    one bulk insert and one outbox statement: a run of single-series messages costs a few round trips, not a
+    few per message. Series of one period in two messages of the run get consecutive versions in run order."""
+    keyed = [
+        (header, message_pk, t, SeriesKey(t.accounting_point, t.product, t.resolution or "", t.start, t.end))
+        for header, txns, message_pk in messages for t in txns
+    ]
+    versions = next_versions(session, [key for *_, key in keyed])  # one number per key occurrence, in order
     rows: list[dict[str, Any]] = []
-    for t, key in zip(txns, keys, strict=True):
+    events: dict[int, tuple[MessageHeader, list[dict[str, Any]]]] = {}
+    for (header, message_pk, t, key), version in zip(keyed, versions, strict=True):
         values, quality = pack(t)
         rows.append({
             "accounting_point": t.accounting_point, "product": t.product, "unit": t.unit,
             "resolution": key.resolution, "period_start": t.start, "period_end": t.end,
-            "version": versions[key], "positions": len(t), "values": values, "quality": quality,
+            "version": version, "positions": len(t), "values": values, "quality": quality,
             "transaction_id": t.transaction_id, "message_pk": message_pk, "received_at": now,
         })
+        events.setdefault(message_pk, (header, []))[1].append(
+            {"accounting_point": t.accounting_point, "start": t.start.isoformat(), "end": t.end.isoformat(),
+             "resolution": key.resolution, "version": version})
     insert_rows(session, MeteringSeries.__table__, rows)  # type: ignore[attr-defined]
-    enqueue(session, TOPIC_METERING, {
-        "message_pk": message_pk,
-        "sender": header.juridical_sender,
-        "series": [
-            {"accounting_point": r["accounting_point"], "start": r["period_start"].isoformat(),
-             "end": r["period_end"].isoformat(), "resolution": r["resolution"], "version": r["version"]}
-            for r in rows
-        ],
-    }, key=header.message_id)
+    enqueue_many(session, TOPIC_METERING, [
+        ({"message_pk": message_pk, "sender": header.juridical_sender, "series": series}, header.message_id)
+        for message_pk, (header, series) in events.items()
+    ])
 
 
 def _store_accounting_point(session: Session, t: AccountingPointMasterData, message_pk: int, now: datetime) -> str:

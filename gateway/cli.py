@@ -13,6 +13,10 @@ from gateway.config import Settings, load_settings
 from gateway.store.db import make_engine
 from gateway.store.migrate import current_revision, head_revision, upgrade
 
+# Files stored per group commit by `gateway ingest` (the receiver cuts runs further where it must).
+_INGEST_BATCH = 500
+_INGEST_BATCH_BYTES = 64 * 1024 * 1024
+
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -162,7 +166,7 @@ def _read_documents(paths: Sequence[str], max_bytes: int) -> list[tuple[str, byt
 
 def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:
     from gateway.parties import get_party
-    from gateway.receive import ACCEPTED, CHANNEL_CLI, DUPLICATE, REJECTED, Receiver
+    from gateway.receive import ACCEPTED, CHANNEL_CLI, DUPLICATE, REJECTED, ReceiveOutcome, Receiver
 
     engine = make_engine(settings.database_url)
     _require_migrated(engine)
@@ -171,25 +175,58 @@ def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:
         return 2
     receiver = Receiver(engine, max_bytes=settings.max_message_bytes)
     rejected = failed = False
-    for path, document in _read_documents(args.files, settings.max_message_bytes):
-        if isinstance(document, str):
-            error = {"code": "CLI.UNREADABLE", "text": document}
-            print(json.dumps({"file": path, "message_id": None, "document_type": None, "result": REJECTED,
-                              "reason_code": "CLI.UNREADABLE", "errors": [error]}))
-            rejected = True
-            continue
-        try:
-            outcome = receiver.receive(document, authenticated_gln=args.sender, channel=CHANNEL_CLI, store=store)
-        except Exception as exc:
-            logging.getLogger("gateway.cli").exception("internal error on %s", path)
-            print(json.dumps({"file": path, "result": "error", "errors": [{"code": "INTERNAL", "text": str(exc)}]}))
-            failed = True
-            continue
+
+    def report(path: str, outcome: ReceiveOutcome) -> None:
+        nonlocal rejected
         line = {"file": path, **outcome.to_json()}
         if not store and outcome.result == ACCEPTED:
             line["result"] = "valid"  # nothing was stored
         print(json.dumps(line, ensure_ascii=False))
         rejected = rejected or outcome.result not in (ACCEPTED, DUPLICATE)
+
+    def one(path: str, document: bytes) -> None:
+        nonlocal failed
+        try:
+            report(path, receiver.receive(document, authenticated_gln=args.sender, channel=CHANNEL_CLI,
+                                          store=store))
+        except Exception as exc:
+            logging.getLogger("gateway.cli").exception("internal error on %s", path)
+            print(json.dumps({"file": path, "result": "error", "errors": [{"code": "INTERNAL", "text": str(exc)}]}))
+            failed = True
+
+    def flush(batch: list[tuple[str, bytes]]) -> None:
+        # Group commit for many files; if an internal error stops the batch, the files it had not yet answered
+        # for are received one by one, so the error is reported against its own file.
+        answered = 0
+        try:
+            for outcome in receiver.receive_many([d for _, d in batch], authenticated_gln=args.sender,
+                                                 channel=CHANNEL_CLI):
+                report(batch[answered][0], outcome)
+                answered += 1
+        except Exception:
+            logging.getLogger("gateway.cli").info("batch stopped by an error; receiving its rest one by one")
+            for path, document in batch[answered:]:
+                one(path, document)
+        batch.clear()
+
+    batch: list[tuple[str, bytes]] = []
+    batch_bytes = 0
+    for path, document in _read_documents(args.files, settings.max_message_bytes):
+        if isinstance(document, str):
+            flush(batch)
+            error = {"code": "CLI.UNREADABLE", "text": document}
+            print(json.dumps({"file": path, "message_id": None, "document_type": None, "result": REJECTED,
+                              "reason_code": "CLI.UNREADABLE", "errors": [error]}))
+            rejected = True
+        elif not store:
+            one(path, document)
+        else:
+            batch.append((path, document))
+            batch_bytes += len(document)
+            if len(batch) >= _INGEST_BATCH or batch_bytes >= _INGEST_BATCH_BYTES:
+                flush(batch)
+                batch_bytes = 0
+    flush(batch)
     return 1 if failed else 2 if rejected else 0
 
 

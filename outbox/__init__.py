@@ -14,6 +14,7 @@ from outbox.core import (
     OutboxMessage,
     OutboxSettings,
     enqueue,
+    enqueue_many,
 )
 from outbox.registry import HandlerRegistry
 from outbox.schema import metadata
@@ -27,5 +28,6 @@ __all__ = [
     "OutboxMessage",
     "OutboxSettings",
     "enqueue",
+    "enqueue_many",
     "metadata",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,10 +77,26 @@ def enqueue(
     Nothing is sent here: the row becomes visible to workers only when the caller commits, and disappears
     with a rollback, so the state change and the message can never disagree.
     """
+    (mid,) = enqueue_many(session, topic, [(payload, key)], max_attempts=max_attempts, not_before=not_before,
+                          settings=settings, message_ids=[message_id] if message_id else None)
+    return mid
+
+
+def enqueue_many(
+    session: Session,
+    topic: str,
+    items: Sequence[tuple[dict[str, Any], str | None]],
+    *,
+    max_attempts: int | None = None,
+    not_before: datetime | None = None,
+    settings: OutboxSettings | None = None,
+    message_ids: Sequence[str] | None = None,
+) -> list[str]:
+    """Like :func:`enqueue` for several (payload, key) pairs of one topic, in one statement; ids in order."""
     now = utcnow()
-    mid = message_id or str(uuid.uuid4())
-    session.execute(
-        _INSERT,
+    mids = list(message_ids) if message_ids else [str(uuid.uuid4()) for _ in items]
+    attempts = max_attempts or (settings or _DEFAULTS).max_attempts
+    rows = [
         {
             "message_id": mid,
             "topic": topic,
@@ -87,9 +104,12 @@ def enqueue(
             "payload": payload,
             "state": PENDING,
             "attempts": 0,
-            "max_attempts": max_attempts or (settings or _DEFAULTS).max_attempts,
+            "max_attempts": attempts,
             "created_at": now,
             "next_attempt_at": not_before or now,
-        },
-    )
-    return mid
+        }
+        for mid, (payload, key) in zip(mids, items, strict=True)
+    ]
+    if rows:
+        session.execute(_INSERT, rows)
+    return mids

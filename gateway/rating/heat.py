@@ -131,12 +131,12 @@ def store_heat_series(session: Session, accounting_point: str, series: list[Heat
     versions = next_versions(session, keys)
     rows: list[dict[str, Any]] = [{
         "accounting_point": accounting_point, "product": ENERGY_PRODUCT, "unit": s.unit,
-        "resolution": key.resolution, "period_start": s.start, "period_end": s.end, "version": versions[key],
+        "resolution": key.resolution, "period_start": s.start, "period_end": s.end, "version": version,
         "positions": len(s.values_micro),
         "values": np.asarray(s.values_micro, dtype=VALUES_DTYPE).tobytes(),
         "quality": np.asarray(s.quality, dtype=QUALITY_DTYPE).tobytes(),
         "transaction_id": str(uuid.uuid4()), "message_pk": NO_MESSAGE, "received_at": now,
-    } for s, key in zip(series, keys, strict=True)]
+    } for s, key, version in zip(series, keys, versions, strict=True)]
     session.execute(insert(MeteringSeries), rows)
     stored = [{"accounting_point": accounting_point, "start": r["period_start"].isoformat(),
                "end": r["period_end"].isoformat(), "resolution": r["resolution"], "version": r["version"]}

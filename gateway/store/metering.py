@@ -52,10 +52,11 @@ class SeriesKey:
     period_end: datetime
 
 
-def next_versions(session: Session, keys: list[SeriesKey]) -> dict[SeriesKey, int]:
-    """The version number each new series gets: one more than the highest stored for the same period."""
+def next_versions(session: Session, keys: list[SeriesKey]) -> list[int]:
+    """The version number each new series gets, in the order of `keys`: one more than the highest stored for the
+    same period, or than the previous occurrence of the same key in `keys`."""
     if not keys:
-        return {}
+        return []
     points = sorted({k.accounting_point for k in keys})
     rows = session.execute(
         select(
@@ -68,10 +69,11 @@ def next_versions(session: Session, keys: list[SeriesKey]) -> dict[SeriesKey, in
             col(MeteringSeries.period_start), col(MeteringSeries.period_end),
         )
     ).all()
-    stored = {SeriesKey(*row[:5]): int(row[5]) for row in rows}
-    result: dict[SeriesKey, int] = {}
+    latest = {SeriesKey(*row[:5]): int(row[5]) for row in rows}
+    result: list[int] = []
     for key in keys:
-        result[key] = result.get(key, stored.get(key, 0)) + 1
+        latest[key] = latest.get(key, 0) + 1
+        result.append(latest[key])
     return result
 
 

@@ -59,7 +59,7 @@ def add_metering(
     end = start + timedelta(minutes=minutes * len(values))
     resolution = "PT15M" if minutes == 15 else "PT1H"
     key = SeriesKey(gsrn, ENERGY_PRODUCT, resolution, start, end)
-    version = next_versions(session, [key])[key]
+    (version,) = next_versions(session, [key])
     session.execute(insert(MeteringSeries), [{
         "accounting_point": gsrn, "product": ENERGY_PRODUCT, "unit": unit, "resolution": resolution,
         "period_start": start, "period_end": end, "version": version, "positions": len(values),

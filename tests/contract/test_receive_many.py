@@ -1,0 +1,149 @@
+"""Group commit (`Receiver.receive_many`) gives exactly the outcomes and stored state of one-by-one receiving."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from gateway.receive import ACCEPTED, CHANNEL_CLI, CHANNEL_DATAHUB, DUPLICATE, ReceiveOutcome, Receiver
+from gateway.store.tables import MessageRecord, MeteringSeries, ParkedMessage, TransactionRecord
+from mappings import samples
+from outbox.schema import outbox_message
+from tests.support.databases import fresh_database_url, migrated_engine
+from tests.support.pipeline import register_parties
+
+DATAHUB = samples.DATAHUB_GLN
+US = samples.OUR_SUPPLIER_GLN
+DAY_1, DAY_2, DAY_3 = date(2026, 1, 15), date(2026, 1, 16), date(2026, 1, 17)
+P = [samples.gsrn(n) for n in range(1, 6)]
+
+
+def _e58(point: str) -> bytes:
+    return samples.e58_message(point, datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def _e66(points: list[str], day: date, seed: int = 0) -> bytes:
+    return samples.e66_message(DATAHUB, US, points, day, seed=seed)
+
+
+def _stream() -> list[bytes]:
+    """Plain runs broken by everything that must not join one: master data, corrections of a period stored
+    earlier in the stream, parking, resends, an id reused with other bytes, an invalid document, a repeated
+    transaction id, and master data that a later message depends on."""
+    second = _e66([P[1]], DAY_1)
+    return [
+        _e58(P[0]),
+        _e58(P[1]),
+        _e66([P[0]], DAY_1),
+        second,
+        _e66([P[0]], DAY_1, seed=1),  # correction: version 2 of the period
+        _e66([P[2]], DAY_1),  # not known yet: parked
+        _e58(P[2]),
+        _e66([P[2]], DAY_2),  # known now
+        second,  # identical resend: duplicate
+        second.replace(b"<elm:QTY>", b"<elm:QTY>1", 1),  # same id, other bytes: refused
+        b"<not-datahub/>",
+        _e66([P[0], P[1]], DAY_3),
+        _e66([P[1]], DAY_3),  # its transaction id was in the bundle before: event error
+        _e66([P[3]], DAY_1),  # parked
+        _e66([P[0]], DAY_1, seed=2),  # version 3
+        *[_e66([p], DAY_2, seed=7) for p in (P[0], P[1])],
+        _e66([P[0]], DAY_2, seed=8),  # a correction inside what would otherwise be one run
+    ]
+
+
+@pytest.fixture
+def second_engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
+    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    with fresh_database_url(backend, tmp_path / "second") as url:
+        eng = migrated_engine(url)
+        yield eng
+        eng.dispose()
+
+
+def _summary(outcomes: list[ReceiveOutcome]) -> list[tuple[Any, ...]]:
+    return [(o.result, o.level, o.reason_code, o.message_id, o.transactions, tuple(e.code for e in o.errors))
+            for o in outcomes]
+
+
+def _state(engine: Engine) -> dict[str, Any]:
+    with Session(engine) as s:
+        return {
+            "series": sorted(
+                (r.accounting_point, r.period_start, r.version, r.values, r.transaction_id)
+                for r in s.execute(select(MeteringSeries)).scalars()),
+            "messages": sorted(
+                (r.message_id or "", r.status, r.reason_code or "", r.transactions)
+                for r in s.execute(select(MessageRecord)).scalars()),
+            "transactions": sorted(
+                (r.transaction_id, r.status) for r in s.execute(select(TransactionRecord)).scalars()),
+            "parked": sorted(r.waiting_for[0] for r in s.execute(select(ParkedMessage)).scalars()),
+            "events": sorted(
+                str(t) for t in s.execute(select(outbox_message.c.topic)).scalars()),
+        }
+
+
+def test_group_commit_matches_one_by_one_receiving(engine: Engine, second_engine: Engine) -> None:
+    stream = _stream()
+    for eng in (engine, second_engine):
+        register_parties(eng)
+    one_by_one = [Receiver(engine).receive(d, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB,
+                                           allow_parking=True) for d in stream]
+    grouped = list(Receiver(second_engine).receive_many(stream, authenticated_gln=DATAHUB,
+                                                        channel=CHANNEL_DATAHUB, allow_parking=True))
+    assert _summary(grouped) == _summary(one_by_one)
+    results = [o.result for o in grouped]
+    assert results.count(ACCEPTED) >= 10 and DUPLICATE in results and "parked" in results
+    assert _state(second_engine) == _state(engine)
+    versions = [v for p, _, v, *_ in _state(engine)["series"] if p == P[0]]
+    assert sorted(versions) == [1, 1, 1, 2, 2, 3]
+
+
+def test_plain_metering_messages_are_stored_as_one_run(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    register_parties(engine)
+    receiver = Receiver(engine)
+    master_data = list(receiver.receive_many([_e58(p) for p in P], authenticated_gln=DATAHUB, channel=CHANNEL_CLI))
+    assert [o.result for o in master_data] == [ACCEPTED] * len(P)
+    single_commits: list[object] = []
+    original = Receiver._commit
+    monkeypatch.setattr(Receiver, "_commit", lambda self, *a, **k: single_commits.append(a) or original(self, *a, **k))
+    messages = [_e66([p], day) for p in P for day in (DAY_1, DAY_2, DAY_3)]
+    outcomes = list(receiver.receive_many(messages, authenticated_gln=DATAHUB, channel=CHANNEL_CLI))
+    assert [o.result for o in outcomes] == [ACCEPTED] * len(messages)
+    assert single_commits == [], "every message went into the run"
+    with Session(engine) as s:
+        assert len(s.execute(select(MeteringSeries)).all()) == len(messages)
+
+
+def test_two_concurrent_group_commits_of_the_same_messages_store_each_once(engine: Engine) -> None:
+    register_parties(engine)
+    for p in P:
+        Receiver(engine).receive(_e58(p), authenticated_gln=DATAHUB, channel=CHANNEL_CLI)
+    messages = [_e66([p], day) for p in P for day in (DAY_1, DAY_2, DAY_3)]
+    results: list[list[ReceiveOutcome]] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        receiver = Receiver(engine)
+        barrier.wait()
+        results.append(list(receiver.receive_many(messages, authenticated_gln=DATAHUB, channel=CHANNEL_CLI)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2
+    for i in range(len(messages)):
+        assert sorted(r[i].result for r in results) in ([ACCEPTED, DUPLICATE], [DUPLICATE, ACCEPTED])
+    with Session(engine) as s:
+        assert len(s.execute(select(MeteringSeries)).all()) == len(messages)
+        assert len(s.execute(select(MessageRecord)).all()) == len(messages) + len(P)

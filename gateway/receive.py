@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import insert, select, union, update
+from sqlalchemy import select, union, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,7 +39,7 @@ from gateway.parties import PartyInfo, party_info
 from gateway.process_rules import check_process
 from gateway.store.constraints import violated_constraint
 from gateway.store.metadata import all_metadata
-from gateway.store.queries import in_values, insert_rows
+from gateway.store.queries import in_values, insert_rows, insert_rows_returning_ids
 from gateway.store.rating_tables import ProductAssignmentRow
 from gateway.store.tables import (
     UQ_MESSAGE,
@@ -56,7 +56,7 @@ from gateway.store.tables import (
 )
 from gateway.validation import EC, CheckResult, EventError, TransactionResult, check_message, known_in
 from gateway.xml.hardened import XmlInputError, parse_xml
-from gateway.xml.schemas import SchemaRegistry, UnknownSchemaError, default_registry
+from gateway.xml.schemas import SchemaEntry, SchemaRegistry, UnknownSchemaError, default_registry
 from mappings.ack import build_ack_for
 from mappings.registry import UnknownDocumentError, mapping_for
 from outbox import enqueue
@@ -163,20 +163,27 @@ class _Refusal:
     look_for_resend: bool = False  # a resend of a stored refusal is answered as the original was
 
 
-def _fits_run(read: DatahubMessage[Any] | _Refusal, run: Sequence[tuple[bytes, DatahubMessage[Any]]]) -> bool:
-    """Whether a read message can join a run of receive_many: metering data whose ids and series do not repeat
-    anything earlier in the run (a repeat must see the earlier message committed, as one by one)."""
-    if isinstance(read, _Refusal) or read.document_type != "E66" or not read.transactions:
-        return False
-    ids = [t.transaction_id for t in read.transactions]
-    if len(set(ids)) != len(ids) or not read.header.message_id:
-        return False
-    for _, earlier in run:
-        if earlier.header.message_id == read.header.message_id:
+@dataclass
+class _Run:
+    """Messages read for one group commit, and the ids they use: a repeat must see its original committed."""
+
+    messages: list[tuple[bytes, DatahubMessage[Any]]] = field(default_factory=list)
+    message_ids: set[str] = field(default_factory=set)
+    transaction_ids: set[str] = field(default_factory=set)
+
+    def add(self, data: bytes, read: DatahubMessage[Any] | _Refusal) -> bool:
+        """Take a read message if it is metering data that repeats no id of the run; whether it was taken."""
+        if isinstance(read, _Refusal) or read.document_type != "E66" or not read.transactions:
             return False
-        if not set(ids).isdisjoint(t.transaction_id for t in earlier.transactions):
+        mid = read.header.message_id
+        ids = {t.transaction_id for t in read.transactions}
+        if (not mid or mid in self.message_ids or len(ids) != len(read.transactions)
+                or not ids.isdisjoint(self.transaction_ids)):
             return False
-    return True
+        self.messages.append((data, read))
+        self.message_ids.add(mid)
+        self.transaction_ids |= ids
+        return True
 
 
 def _hint_header(root: etree._Element) -> tuple[str | None, str | None]:
@@ -277,19 +284,22 @@ class Receiver:
                                    allow_parking=allow_parking)
             return
         reads: dict[int, DatahubMessage[Any] | _Refusal] = {}
+
+        def read(i: int) -> DatahubMessage[Any] | _Refusal:
+            return reads.pop(i) if i in reads else self._read(datas[i])
+
         position = 0
         # A run cut short is checked again from its cut; shrinking the next run after a cut keeps a stream full
         # of cuts (say, a folder received twice: all duplicates) from checking the same messages over and over.
         limit = _RUN
         while position < len(datas):
-            run: list[tuple[bytes, DatahubMessage[Any]]] = []
+            taken = _Run()
             for i in range(position, min(position + limit, len(datas))):
-                read = reads.pop(i) if i in reads else self._read(datas[i])
-                if not _fits_run(read, run):
-                    reads[i] = read
+                message = read(i)
+                if not taken.add(datas[i], message):
+                    reads[i] = message
                     break
-                assert not isinstance(read, _Refusal)
-                run.append((datas[i], read))
+            run = taken.messages
             done = self._commit_run(run, authenticated_gln, channel, allow_parking) if run else []
             for j, (_, message) in enumerate(run[len(done):], start=position + len(done)):
                 reads[j] = message  # checked again in the next run, without parsing again
@@ -300,7 +310,7 @@ class Receiver:
             if not done:
                 data = datas[position]
                 draft = self._check(data, hashlib.sha256(data).hexdigest(), authenticated_gln, channel,
-                                    allow_parking, read=reads.pop(position, None))
+                                    allow_parking, read=read(position))
                 yield draft if isinstance(draft, ReceiveOutcome) else self._commit_checked(
                     draft, authenticated_gln, channel, allow_parking)
                 position += 1
@@ -322,21 +332,17 @@ class Receiver:
                 if not accepted:
                     return []
                 digests = [hashlib.sha256(data).hexdigest() for data, _ in accepted]
-                raw_ids = session.execute(
-                    insert(RawMessage).returning(col(RawMessage.id), sort_by_parameter_order=True),
-                    [{"sha256": digest, "size": len(data), "body": zlib.compress(data, 1), "channel": channel,
-                      "authenticated_party": sender, "received_at": now}
-                     for (data, _), digest in zip(accepted, digests, strict=True)],
-                ).scalars().all()
-                inserted = session.execute(
-                    insert(MessageRecord).returning(col(MessageRecord.id), sort_by_parameter_order=True),
-                    [{"sender_gln": sender, "message_id": m.header.message_id, "document_type": m.document_type,
-                      "business_process": m.context.business_process, "raw_id": raw_id, "sha256": digest,
-                      "channel": channel, "status": ACCEPTED, "level": None, "reason_code": "BA01",
-                      "errors": None, "transactions": len(m.transactions), "received_at": now, "updated_at": now}
-                     for (_, m), raw_id, digest in zip(accepted, raw_ids, digests, strict=True)],
-                ).scalars().all()
-                record_ids = [int(pk) for pk in inserted if pk is not None]
+                raw_ids = insert_rows_returning_ids(session, RawMessage.__table__, [  # type: ignore[attr-defined]
+                    {"sha256": digest, "size": len(data), "body": zlib.compress(data, 1), "channel": channel,
+                     "authenticated_party": sender, "received_at": now}
+                    for (data, _), digest in zip(accepted, digests, strict=True)])
+                record_ids = insert_rows_returning_ids(session, MessageRecord.__table__, [  # type: ignore[attr-defined]
+                    {"sender_gln": sender, "message_id": m.header.message_id, "document_type": m.document_type,
+                     "business_process": m.context.business_process, "raw_id": raw_id, "sha256": digest,
+                     "channel": channel, "status": ACCEPTED, "level": None, "reason_code": "BA01",
+                     "errors": None, "transactions": len(m.transactions), "received_at": now, "updated_at": now,
+                     "ack_message_id": None}
+                    for (_, m), raw_id, digest in zip(accepted, raw_ids, digests, strict=True)])
                 insert_rows(session, TransactionRecord.__table__, [  # type: ignore[attr-defined]
                     {"sender_gln": sender, "transaction_id": t.transaction_id, "message_pk": pk,
                      "accounting_point": t.accounting_point, "status": ACCEPTED, "errors": None}
@@ -386,30 +392,37 @@ class Receiver:
                 return run[:n]
         return run
 
-    def _read(self, data: bytes) -> DatahubMessage[Any] | _Refusal:
-        """Parse (hardened) → schema by root namespace → XSD → mapping: the checks that need no database."""
+    def _parse(self, data: bytes) -> tuple[etree._ElementTree, SchemaEntry] | _Refusal:
         try:
             tree = parse_xml(data, max_bytes=self.max_bytes)
         except XmlInputError as exc:
             return _Refusal(SCHEMA, (Issue(exc.code, exc.text, exc.line, exc.column),))
         root = tree.getroot()
         try:
-            entry = self.schemas.entry_for_root(root)
+            return tree, self.schemas.entry_for_root(root)
         except UnknownSchemaError as exc:
             line = root.sourceline if isinstance(root.sourceline, int) else None
             return _Refusal(SCHEMA, (Issue("SCH.UNKNOWN_SCHEMA", str(exc), line),))
+
+    def _read(self, data: bytes) -> DatahubMessage[Any] | _Refusal:
+        """Parse (hardened) → schema by root namespace → XSD → mapping: the checks that need no database."""
+        parsed = self._parse(data)
+        if isinstance(parsed, _Refusal):
+            return parsed
+        tree, entry = parsed
         mapped: DatahubMessage[Any] | Exception | None = None
         if len(data) >= _MAP_WHILE_VALIDATING:
             # libxml2 validates without the GIL: map the (read-only) tree meanwhile. The mapping of a document
             # that turns out invalid is thrown away, errors included; only the XSD's verdict is reported.
             validation = self._validator.submit(self.schemas.validate_with, entry, tree)
             try:
-                mapped = mapping_for(root).parse(root)
+                mapped = mapping_for(tree.getroot()).parse(tree.getroot())
             except Exception as exc:
                 mapped = exc
             issues = validation.result()
         else:
             issues = self.schemas.validate_with(entry, tree)
+        root = tree.getroot()
         if issues:
             mid, dtype = _hint_header(root)
             return _Refusal(SCHEMA, tuple(Issue(i.code, i.text, i.line, i.column) for i in issues), mid, dtype,

@@ -132,13 +132,24 @@ def _observations(txn: Element) -> Observations:
         qty_texts: list[str] = _QTY_TEXTS(txn)  # type: ignore[assignment]
         if len(seq_texts) == n and len(qty_texts) == n:
             return (
-                tuple(map(int, seq_texts)),
+                _sequences(seq_texts),
                 tuple(map(Decimal, qty_texts)),
                 (None,) * n,
                 (False,) * n,
                 micro_units_of_texts(qty_texts),
             )
     return _observations_by_element(txn)
+
+
+# SEQ runs 1..n in every valid series: recognise that by the texts and share one tuple per length.
+_IN_ORDER: Final = {n: ([str(i) for i in range(1, n + 1)], tuple(range(1, n + 1))) for n in (23, 24, 25, 92, 96, 100)}
+
+
+def _sequences(texts: list[str]) -> tuple[int, ...]:
+    usual = _IN_ORDER.get(len(texts))
+    if usual is not None and texts == usual[0]:
+        return usual[1]
+    return tuple(map(int, texts))
 
 
 def _observations_by_element(txn: Element) -> Observations:

@@ -7,6 +7,7 @@ GSRN uses the same check-digit function directly.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 
 from stdnum import ean
@@ -24,8 +25,11 @@ def gs1_check_digit(body: str) -> str:
     return ean.calc_check_digit(body)
 
 
+@lru_cache(maxsize=1 << 16)
 def is_valid_gs1(number: str, length: int) -> bool:
-    """True when `number` has exactly `length` ASCII digits and a correct GS1 check digit."""
+    """True when `number` has exactly `length` ASCII digits and a correct GS1 check digit.
+
+    Cached: the same parties and accounting points recur in every message, and the check runs per series."""
     if len(number) != length or not number.isascii() or not number.isdigit():
         return False
     return gs1_check_digit(number[:-1]) == number[-1]

@@ -22,7 +22,7 @@ QUALITY_DTYPE = np.dtype("u1")
 def pack(txn: MeteringTransaction) -> tuple[bytes, bytes]:
     n = len(txn)
     values = _micro_units(txn, n)
-    if not any(txn.missing) and all(q is None for q in txn.qualities):
+    if not any(txn.missing) and txn.qualities.count(None) == n:
         # The common case, every value measured: skip the per-value code lookup.
         return values.tobytes(), bytes(n)
     quality = np.fromiter(

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import JSON, String, Table, any_, bindparam, insert
+from sqlalchemy import JSON, String, Table, any_, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -51,3 +51,23 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
                 ])
     except psycopg.IntegrityError as exc:
         raise IntegrityError(statement.as_string(connection), None, exc) from exc
+
+
+def insert_rows_returning_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert many rows and return their generated `id`s in row order.
+
+    On PostgreSQL the ids are drawn from the column's sequence first and the rows go in by COPY: a RETURNING
+    executemany would be sent as one multi-row VALUES statement per batch, which the driver has to split and
+    convert parameter by parameter. Elsewhere INSERT … RETURNING, sorted by parameter order.
+    """
+    if not rows:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
+        return [int(i) for i in ids.scalars()]
+    drawn = [int(i) for i in session.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+        {"table": table.name, "n": len(rows)},
+    ).scalars()]
+    insert_rows(session, table, [{"id": i, **row} for i, row in zip(drawn, rows, strict=True)])
+    return drawn

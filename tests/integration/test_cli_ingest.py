@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,46 @@ def test_unknown_sender_and_bad_party_are_clear_errors(migrated: str, capsys: py
     listed = json.loads(capsys.readouterr().out)
     assert {p["gln"] for p in listed} == {samples.DATAHUB_GLN, samples.OUR_SUPPLIER_GLN, samples.OUR_DSO_GLN}
     assert all("token" not in p for p in listed), "credentials are never printed"
+
+
+def test_many_files_are_answered_in_order_and_an_internal_error_is_pinned_to_its_file(
+    migrated: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = [samples.gsrn(n) for n in range(1, 9)]
+    files = []
+    for n, point in enumerate(points):
+        master = tmp_path / f"{n:02d}-a-e58.xml"
+        master.write_bytes(samples.e58_message(point, datetime(2026, 1, 1, tzinfo=UTC)))
+        files.append(str(master))
+    for n, point in enumerate(points):
+        series = tmp_path / f"{n:02d}-b-e66.xml"
+        series.write_bytes(samples.e66_message(samples.DATAHUB_GLN, samples.OUR_SUPPLIER_GLN, [point],
+                                               date(2026, 1, 15)))
+        files.append(str(series))
+    unreadable = tmp_path / "zz-missing.xml"
+    code, lines, _ = _run(capsys, "ingest", "--sender", samples.DATAHUB_GLN, *files[:10], str(unreadable),
+                          *files[10:], files[9])
+    assert code == 2, "the unreadable file is a rejection"
+    assert [line["file"] for line in lines] == [*files[:10], str(unreadable), *files[10:], files[9]]
+    assert [line["result"] for line in lines] == ["accepted"] * 10 + ["rejected"] + ["accepted"] * 6 + ["duplicate"]
+
+    # An internal error inside a group commit: the files before it keep their answers, the failing file gets
+    # its own error line, and the rest are still received.
+    import gateway.apply as apply
+
+    later = [tmp_path / f"c-{n}.xml" for n in range(3)]
+    for n, path in enumerate(later):
+        path.write_bytes(samples.e66_message(samples.DATAHUB_GLN, samples.OUR_SUPPLIER_GLN, [points[n]],
+                                             date(2026, 1, 16)))
+    real_pack = apply.pack
+
+    def failing_pack(txn: object) -> object:
+        if getattr(txn, "accounting_point", None) == points[1]:
+            raise RuntimeError("disk on fire")
+        return real_pack(txn)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(apply, "pack", failing_pack)
+    code, lines, _ = _run(capsys, "ingest", "--sender", samples.DATAHUB_GLN, *map(str, later))
+    assert code == 1
+    assert [line["result"] for line in lines] == ["accepted", "error", "accepted"]
+    assert "disk on fire" in lines[1]["errors"][0]["text"]  # type: ignore[index]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import Final, TypeVar
 
 from lxml import etree
@@ -53,8 +54,11 @@ def _q(ns: str, name: str) -> str:
 _DT_RE: Final = re.compile(r"\s*(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?\s*\Z")
 
 
+@lru_cache(maxsize=4096)
 def parse_datetime(text: str | None) -> datetime:
-    """An xsd:dateTime as an aware UTC datetime (fractions below a microsecond are truncated)."""
+    """An xsd:dateTime as an aware UTC datetime (fractions below a microsecond are truncated).
+
+    Cached: every series of a bundle repeats the same period Start and End."""
     m = _DT_RE.match(text or "")
     if m is None:
         raise ValueError(f"not a Datahub timestamp: {text!r}")

@@ -37,7 +37,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         session.execute(insert(table), list(rows))
         return
     columns = list(rows[0])
-    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    # COPY bypasses SQLAlchemy's parameter processing: apply each column type's own (UTC timestamps, JSON, …).
+    dialect = session.get_bind().dialect
+    # The psycopg dialect leaves JSON to the driver's own adaptation, which COPY's text rows do not get.
+    processors = [json.dumps if isinstance(table.c[name].type, JSON) else table.c[name].type.bind_processor(dialect)
+                  for name in columns]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in columns))
     connection = session.connection().connection.driver_connection
@@ -46,8 +50,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         with connection.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row([
-                    json.dumps(row[name]) if name in as_json and row[name] is not None else row[name]
-                    for name in columns
+                    value if process is None or value is None else process(value)
+                    for process, value in zip(processors, (row[name] for name in columns), strict=True)
                 ])
     except psycopg.IntegrityError as exc:
         raise IntegrityError(statement.as_string(connection), None, exc) from exc

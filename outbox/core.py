@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from outbox.bulk import insert_rows
 from outbox.schema import outbox_message
 from outbox.types import utcnow
 
@@ -110,6 +111,8 @@ def enqueue_many(
         }
         for mid, (payload, key) in zip(mids, items, strict=True)
     ]
-    if rows:
-        session.execute(_INSERT, rows)
+    if len(rows) == 1:
+        session.execute(_INSERT, rows[0])
+    else:
+        insert_rows(session, outbox_message, rows)
     return mids

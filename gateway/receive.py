@@ -16,12 +16,13 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import select, union, update
+from sqlalchemy import or_, select, union, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -367,11 +368,10 @@ class Receiver:
     ) -> Sequence[tuple[bytes, DatahubMessage[Any]]]:
         """The messages of `run`, up to the first that `receive` would not simply accept: the same checks, with
         one lookup each for the whole run."""
-        authenticated = _party(session, sender)
+        parties, ours = _parties(session, {sender, *(m.header.juridical_sender for _, m in run)})
+        authenticated = parties.get(sender)
         if authenticated is None:
             return []
-        ours = _own_glns(session)
-        jurisdictions = {g: _party(session, g) for g in {m.header.juridical_sender for _, m in run}}
         stored = set(session.execute(
             select(col(MessageRecord.message_id)).where(
                 col(MessageRecord.sender_gln) == sender,
@@ -386,7 +386,7 @@ class Receiver:
         known = known_in(self._known(session, [p for _, m in run for p in self._points(m)]))
         for n, (_, message) in enumerate(run):
             if (message.header.message_id in stored
-                    or check_process(message, authenticated, jurisdictions[message.header.juridical_sender], ours)
+                    or check_process(message, authenticated, parties.get(message.header.juridical_sender), ours)
                     or any(t.transaction_id in used for t in message.transactions)
                     or check_message(message, known, our_glns=ours).reason_code != "BA01"):
                 return run[:n]
@@ -453,20 +453,19 @@ class Receiver:
                           reason_code=read.issues[0].code if read.issues else None, errors=read.issues)
         message = read
         header = message.header
-        existing = self._existing(sender, header.message_id, data, digest, channel, store)
-        if existing is not None:
-            return existing
-
         draft = _Draft(data, digest, sender, channel, ACCEPTED, None, header.message_id, header.document_type,
                        business_process=message.context.business_process, message=message)
         # One read session for every lookup of the checks: a single-series message is dominated by round trips.
         with Session(self._reader) as session:
-            authenticated = _party(session, sender)
+            existing = self._existing(sender, header.message_id, data, digest, channel, store, session)
+            if existing is not None:
+                return existing
+            parties, ours = _parties(session, {sender, header.juridical_sender})
+            authenticated = parties.get(sender)
             if authenticated is None:
                 return replace(draft, status=REJECTED, level=PROCESS, reason_code="PRC.UNKNOWN_PARTY",
                                errors=(Issue("PRC.UNKNOWN_PARTY", f"{sender} is not a registered party"),))
-            ours = _own_glns(session)
-            violations = check_process(message, authenticated, _party(session, header.juridical_sender), ours)
+            violations = check_process(message, authenticated, parties.get(header.juridical_sender), ours)
             if violations:
                 return replace(draft, status=REJECTED, level=PROCESS, reason_code=violations[0].code,
                                errors=tuple(Issue(v.code, v.text) for v in violations))
@@ -551,11 +550,14 @@ class Receiver:
 
     # -- duplicates ---------------------------------------------------------------------------------------
     def _existing(
-        self, sender: str, message_id: str | None, data: bytes, digest: str, channel: str, store: bool = True
+        self, sender: str, message_id: str | None, data: bytes, digest: str, channel: str, store: bool = True,
+        reading: Session | None = None,
     ) -> ReceiveOutcome | None:
+        """The answer for a message id already received from `sender` (None if new); `reading`: the caller's
+        read session, to save a session's round trips."""
         if not message_id:
             return None
-        with Session(self._reader) as session:
+        with nullcontext(reading) if reading is not None else Session(self._reader) as session:
             record = session.execute(
                 select(MessageRecord).where(
                     col(MessageRecord.sender_gln) == sender, col(MessageRecord.message_id) == message_id)
@@ -734,9 +736,12 @@ class Receiver:
         return record.status
 
 
-def _party(session: Session, gln: str) -> PartyInfo | None:
-    party = session.get(Party, gln)
-    return party_info(party) if party is not None else None
+def _parties(session: Session, glns: set[str]) -> tuple[dict[str, PartyInfo], frozenset[str]]:
+    """The named parties, and every GLN of our own, in one query."""
+    rows = session.execute(
+        select(Party).where(or_(col(Party.gln).in_(sorted(glns)), col(Party.own).is_(True)))).scalars().all()
+    return ({p.gln: party_info(p) for p in rows if p.gln in glns},
+            frozenset(p.gln for p in rows if p.own))
 
 
 def _own_glns(session: Session) -> frozenset[str]:

@@ -10,6 +10,8 @@ from sqlalchemy import JSON, Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+_COPY_FROM = 8  # rows; below this a COPY's extra exchanges with the server cost more than they save
+
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert many rows (no RETURNING) in the session's transaction.
@@ -20,7 +22,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if len(rows) < _COPY_FROM or session.get_bind().dialect.name != "postgresql":
         session.execute(insert(table), list(rows))
         return
     import psycopg  # PostgreSQL only: SQLite users need no driver for it

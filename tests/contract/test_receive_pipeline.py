@@ -368,14 +368,20 @@ def test_a_large_invalid_document_that_breaks_the_mapping_gets_schema_errors(
 
 
 def test_bulk_inserts_report_a_violated_constraint_by_name(engine: Engine) -> None:
-    row = {"sender_gln": DATAHUB, "transaction_id": "t-1", "message_pk": 1, "accounting_point": POINT_1,
-           "status": "accepted", "errors": [{"code": "X", "text": "ä"}]}
+    def row(n: int, errors: object = None) -> dict[str, object]:
+        return {"sender_gln": DATAHUB, "transaction_id": f"t-{n}", "message_pk": 1, "accounting_point": POINT_1,
+                "status": "accepted", "errors": errors}
+
     table = TransactionRecord.__table__  # type: ignore[attr-defined]
-    with Session(engine) as s, s.begin():
-        insert_rows(s, table, [row, {**row, "transaction_id": "t-2", "errors": None}])
-    with pytest.raises(IntegrityError) as caught, Session(engine) as s, s.begin():
-        insert_rows(s, table, [{**row, "transaction_id": "t-3"}, row])
-    assert violated_constraint(caught.value, all_metadata()) == UQ_TRANSACTION
+    first = [row(0, [{"code": "X", "text": "ä"}]), *(row(n) for n in range(1, 12))]  # enough rows for COPY
+    for rows in (first, [row(100), row(101)]):
+        with Session(engine) as s, s.begin():
+            insert_rows(s, table, rows)
+    for repeat in ([*(row(n) for n in range(200, 211)), row(5)], [row(300), row(101)]):
+        with pytest.raises(IntegrityError) as caught, Session(engine) as s, s.begin():
+            insert_rows(s, table, repeat)
+        assert violated_constraint(caught.value, all_metadata()) == UQ_TRANSACTION
     with Session(engine) as s:
         stored = {r.transaction_id: r.errors for r in s.execute(select(TransactionRecord)).scalars()}
-    assert stored == {"t-1": [{"code": "X", "text": "ä"}], "t-2": None}, "the failed batch left nothing behind"
+    assert len(stored) == 14, "the failed batches left nothing behind"
+    assert stored["t-0"] == [{"code": "X", "text": "ä"}] and stored["t-1"] is None

@@ -5,6 +5,9 @@ parse (hardened) → schema by root namespace → XSD (every error, with line an
 rules → event rules → ONE transaction: compressed raw archive + message registry (unique per sender and
 message id) + transaction registry + domain change + outbox rows (+ the ACK queued for the sender).
 Schema and process errors are answered as SOAP Faults by the endpoint, event errors as BA02/BA03 ACKs.
+
+`receive_many` (for `gateway ingest` over many files) gives the same outcomes with group commit: runs of
+metering messages accepted outright share one transaction; everything else takes the one-message path.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from outbox.bulk import insert_rows
@@ -59,7 +58,6 @@ class OutboxMessage:
 
 
 _DEFAULTS = OutboxSettings()
-_INSERT = insert(outbox_message)
 
 
 def enqueue(
@@ -111,8 +109,5 @@ def enqueue_many(
         }
         for mid, (payload, key) in zip(mids, items, strict=True)
     ]
-    if len(rows) == 1:
-        session.execute(_INSERT, rows[0])
-    else:
-        insert_rows(session, outbox_message, rows)
+    insert_rows(session, outbox_message, rows)
     return mids

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from gateway.bootstrap import build_registry
 from gateway.config import Settings
+from gateway.rating import AssignmentSpec, active_catalogue, assign_product, load_catalogue_file
 from gateway.receive import (
     ACCEPTED,
     CHANNEL_DATAHUB,
@@ -45,6 +46,7 @@ from gateway.xml.hardened import parse_xml
 from mappings import e66, samples
 from outbox.worker import Worker
 from tests.support.pipeline import FIXTURES, HOSTILE, fixture, register_parties
+from tests.support.rating_store import DEMO_CATALOGUE
 
 DSO = samples.OUR_DSO_GLN
 DATAHUB = samples.DATAHUB_GLN
@@ -385,3 +387,25 @@ def test_bulk_inserts_report_a_violated_constraint_by_name(engine: Engine) -> No
         stored = {r.transaction_id: r.errors for r in s.execute(select(TransactionRecord)).scalars()}
     assert len(stored) == 14, "the failed batches left nothing behind"
     assert stored["t-0"] == [{"code": "X", "text": "ä"}] and stored["t-1"] is None
+
+
+def test_heat_readings_parked_for_an_unknown_meter_go_when_the_meter_gets_its_heating_product(
+    receiver: Receiver, engine: Engine
+) -> None:
+    """Heat meters are not in Datahub: a district-heating product assignment is what makes their readings
+    known, so assigning one releases the readings that were parked for the meter."""
+    out = receiver.receive(fixture("e66-winter-day-pt15m.xml"), authenticated_gln=DSO, channel=CHANNEL_DATAHUB,
+                           allow_parking=True)
+    assert out.result == PARKED
+
+    load_catalogue_file(engine, DEMO_CATALOGUE)
+    with Session(engine) as s, s.begin():
+        assign_product(s, AssignmentSpec(POINT_1, "KL-KUUKAUSI", datetime(2025, 6, 1).date()),
+                       active_catalogue(s).catalogue)
+    worker = Worker(engine, build_registry(Settings(), engine))
+    assert "done" in [o.result for o in worker.drain() if o.message.topic == "gateway.release_parked"]
+    with Session(engine) as s:
+        record = s.get(MessageRecord, out.message_pk)
+        released = s.execute(select(ParkedMessage)).scalar_one()
+    assert record is not None and record.status == ACCEPTED and released.released_at is not None
+    assert _count(engine, MeteringSeries) == 1

@@ -9,13 +9,16 @@ from typing import Any
 import aiohttp
 import pytest
 from lxml import etree
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from tenacity import wait_none
 
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.receive import CHANNEL_DATAHUB, Receiver
 from gateway.soap.datahub_client import DatahubClient, DatahubFault
+from gateway.store.tables import MessageRecord
 from mappings import samples
 from tests.support.pipeline import fixture, register_parties
 
@@ -115,3 +118,30 @@ async def test_wsdl_is_served_with_our_address(endpoint: Any) -> None:
         body = await response.read()
     assert response.status == 200
     assert str(server.make_url("/soap/b2b")).encode() in body
+
+
+async def test_an_internal_error_is_a_fault_that_stores_nothing_and_a_resend_succeeds(
+    endpoint: Any, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gateway.apply as apply
+
+    _server, client = endpoint
+    dso = client("dso-token")
+    real_pack = apply.pack
+
+    def failing_pack(txn: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(apply, "pack", failing_pack)
+    with pytest.raises(DatahubFault) as fault:
+        await call(dso.send, fixture("e66-winter-day-pt15m.xml"))
+    assert fault.value.error_code == "GW.INTERNAL_ERROR"
+    assert "disk on fire" not in str(fault.value), "internals stay in the log"
+    with Session(engine) as s:
+        assert s.execute(select(func.count()).select_from(MessageRecord)).scalar_one() == 3  # the E58s only
+    assert await call(dso.peek) is None, "no ACK was queued"
+
+    monkeypatch.setattr(apply, "pack", real_pack)
+    assert await call(dso.send, fixture("e66-winter-day-pt15m.xml"))
+    peeked = await call(dso.peek)
+    assert peeked is not None and b"BA01" in peeked.payload

@@ -117,7 +117,8 @@ def text_of(el: Element) -> str:
 
 
 def local_name(el: Element) -> str:
-    return etree.QName(el).localname
+    # "{namespace}name" or "name": a string split, not a QName object per element.
+    return str(el.tag).rpartition("}")[2]
 
 
 def children_by_name(parent: Element) -> dict[str, list[Element]]:

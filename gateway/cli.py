@@ -214,6 +214,7 @@ def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:
     for path, document in _read_documents(args.files, settings.max_message_bytes):
         if isinstance(document, str):
             flush(batch)
+            batch_bytes = 0
             error = {"code": "CLI.UNREADABLE", "text": document}
             print(json.dumps({"file": path, "message_id": None, "document_type": None, "result": REJECTED,
                               "reason_code": "CLI.UNREADABLE", "errors": [error]}))

@@ -89,8 +89,12 @@ PARKED_RECHECK = timedelta(minutes=1)
 _COMPRESS_AHEAD = 256 * 1024
 # Below this size validation takes well under a millisecond and a thread hand-off would cost more than it hides.
 _MAP_WHILE_VALIDATING = 64 * 1024
+_WSU_ID = "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd}Id"
 _RETRIES_ON_RACE = 3
 _RUN = 500  # messages stored together by receive_many: bounds the transaction and the memory held
+# Series per run (one message may have more): a run looks up all its ids and points at once, and SQLite allows
+# 32,766 parameters per statement, three per point in the known-points query.
+_RUN_SERIES = 5_000
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,8 @@ class _Run:
         mid = read.header.message_id
         ids = {t.transaction_id for t in read.transactions}
         if (not mid or mid in self.message_ids or len(ids) != len(read.transactions)
-                or not ids.isdisjoint(self.transaction_ids)):
+                or not ids.isdisjoint(self.transaction_ids)
+                or (self.messages and len(self.transaction_ids) + len(ids) > _RUN_SERIES)):
             return False
         self.messages.append((data, read))
         self.message_ids.add(mid)
@@ -304,7 +309,15 @@ class Receiver:
                     reads[i] = message
                     break
             run = taken.messages
-            done = self._commit_run(run, authenticated_gln, channel, allow_parking) if run else []
+            done = self._commit_run(run, authenticated_gln, channel) if run else []
+            if done is None:
+                # The run lost a race with a concurrent delivery and stored nothing: each message one by one,
+                # each outcome handed out as soon as it is durable.
+                for data, _ in run:
+                    yield self.receive(data, authenticated_gln=authenticated_gln, channel=channel,
+                                       allow_parking=allow_parking)
+                position += len(run)
+                continue
             for j, (_, message) in enumerate(run[len(done):], start=position + len(done)):
                 reads[j] = message  # checked again in the next run, without parsing again
             yield from done
@@ -326,9 +339,10 @@ class Receiver:
             return self.receive(draft.data, authenticated_gln=sender, channel=channel, allow_parking=allow_parking)
 
     def _commit_run(
-        self, run: Sequence[tuple[bytes, DatahubMessage[Any]]], sender: str, channel: str, allow_parking: bool
-    ) -> list[ReceiveOutcome]:
-        """Store the longest prefix of `run` whose messages are all accepted outright; their outcomes."""
+        self, run: Sequence[tuple[bytes, DatahubMessage[Any]]], sender: str, channel: str
+    ) -> list[ReceiveOutcome] | None:
+        """Store the longest prefix of `run` whose messages are all accepted outright; their outcomes. None when a
+        concurrent delivery won a race on a unique constraint: then nothing of the run was stored."""
         now = self.clock()
         try:
             with Session(self.engine) as session, session.begin():
@@ -352,14 +366,13 @@ class Receiver:
                      "accounting_point": t.accounting_point, "status": ACCEPTED, "errors": None}
                     for (_, m), pk in zip(accepted, record_ids, strict=True) for t in m.transactions
                 ])
+                # Metering rows are stamped as in apply_transactions, by the wall clock.
                 store_metering_batch(session, [(m.header, m.transactions, pk)
-                                               for (_, m), pk in zip(accepted, record_ids, strict=True)], now)
+                                               for (_, m), pk in zip(accepted, record_ids, strict=True)], utcnow())
         except IntegrityError as exc:
-            # A concurrent delivery got there first; nothing of the run was stored. `receive` settles each.
             log.info("a run of %d messages lost a race on %s; receiving them one by one", len(run),
                      violated_constraint(exc, self._metadata))
-            return [self.receive(data, authenticated_gln=sender, channel=channel, allow_parking=allow_parking)
-                    for data, _ in run]
+            return None
         return [
             ReceiveOutcome(ACCEPTED, None, m.header.message_id, m.document_type, "BA01", (), None, pk,
                            len(m.transactions), sender)
@@ -414,7 +427,9 @@ class Receiver:
             return parsed
         tree, entry = parsed
         mapped: DatahubMessage[Any] | Exception | None = None
-        if len(data) >= _MAP_WHILE_VALIDATING:
+        # Validation registers a wsu:Id (the schemas' only xsd:ID, allowed on message roots) in the document's
+        # dictionary, which the mapping reads: a document that carries one is validated first, mapped after.
+        if len(data) >= _MAP_WHILE_VALIDATING and tree.getroot().get(_WSU_ID) is None:
             # libxml2 validates without the GIL: map the (read-only) tree meanwhile. The mapping of a document
             # that turns out invalid is thrown away, errors included; only the XSD's verdict is reported.
             validation = self._validator.submit(self.schemas.validate_with, entry, tree)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 from lxml import etree
 
@@ -112,7 +112,12 @@ def elements(parent: Element) -> Iterator[Element]:
 
 
 def text_of(el: Element) -> str:
-    """Element text; an empty element is the empty string (distinct from an absent element)."""
+    """Element text; an empty element is the empty string (distinct from an absent element).
+
+    A comment or processing instruction inside a value splits its text; the XSD reads the parts joined, and so
+    does this (a leaf's only possible children are such nodes)."""
+    if len(el):
+        return "".join(cast("Iterator[str]", el.itertext()))  # parsed text is str; the stubs allow bytes
     return el.text or ""
 
 

@@ -81,9 +81,9 @@ def _parse_transaction(txn: Element) -> MeteringTransaction:
         if pname == "ResolutionDuration":
             resolution = text_of(part)
         elif pname == "Start":
-            start = parse_datetime(part.text)
+            start = parse_datetime(text_of(part))
         else:
-            end = parse_datetime(part.text)
+            end = parse_datetime(text_of(part))
     if start is None or end is None:
         raise ValueError("E66 observation period lacks Start or End")
 
@@ -160,16 +160,16 @@ def _observations_by_element(txn: Element) -> Observations:
     for leaf in txn.iter(*_LEAVES):
         tag = leaf.tag
         if tag == _SEQ:
-            sequences.append(int(leaf.text))  # type: ignore[arg-type]
+            sequences.append(int(text_of(leaf)))
             quantities.append(None)
             qualities.append(None)
             missing.append(False)
         elif tag == _QTY:
-            quantities[-1] = Decimal(leaf.text)  # type: ignore[arg-type]
+            quantities[-1] = Decimal(text_of(leaf))
         elif tag == _QQ:
-            qualities[-1] = leaf.text
+            qualities[-1] = text_of(leaf)
         else:
-            missing[-1] = (leaf.text or "").strip() == "1"
+            missing[-1] = text_of(leaf).strip() == "1"
     return tuple(sequences), tuple(quantities), tuple(qualities), tuple(missing), None
 
 

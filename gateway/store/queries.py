@@ -37,7 +37,7 @@ def insert_rows_returning_ids(session: Session, table: Table, rows: Sequence[Map
         ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
         return [int(i) for i in ids.scalars()]
     drawn = [int(i) for i in session.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) AS id FROM generate_series(1, :n) ORDER BY id"),
         {"table": table.name, "n": len(rows)},
     ).scalars()]
     insert_rows(session, table, [{"id": i, **row} for i, row in zip(drawn, rows, strict=True)])

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.receive import ACCEPTED, CHANNEL_CLI, CHANNEL_DATAHUB, DUPLICATE, ReceiveOutcome, Receiver
@@ -147,3 +148,66 @@ def test_two_concurrent_group_commits_of_the_same_messages_store_each_once(engin
     with Session(engine) as s:
         assert len(s.execute(select(MeteringSeries)).all()) == len(messages)
         assert len(s.execute(select(MessageRecord)).all()) == len(messages) + len(P)
+
+
+def test_a_run_that_loses_a_race_hands_out_each_outcome_once_it_is_durable(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent delivery detected at insert time rolls the run back; its messages then go one by one, and
+    if that stops half-way the ones already stored have been handed out."""
+    import gateway.receive as receive_module
+
+    register_parties(engine)
+    receiver = Receiver(engine)
+    for p in P:
+        receiver.receive(_e58(p), authenticated_gln=DATAHUB, channel=CHANNEL_CLI)
+    messages = [_e66([p], DAY_1) for p in P]
+    real_store, real_receive = receive_module.store_metering_batch, Receiver.receive
+    calls = {"store": 0, "receive": 0}
+
+    def racing_store(*args: Any, **kwargs: Any) -> None:
+        calls["store"] += 1
+        if calls["store"] == 1:  # as if another process had just committed one of these ids
+            with Session(engine) as other, other.begin():
+                pass
+            raise IntegrityError("INSERT", None, Exception(
+                "UNIQUE constraint failed: message_registry.sender_gln, message_registry.message_id"))
+        real_store(*args, **kwargs)
+
+    def failing_third(self: Receiver, *args: Any, **kwargs: Any) -> ReceiveOutcome:
+        calls["receive"] += 1
+        if calls["receive"] == 3:
+            raise RuntimeError("database went away")
+        return real_receive(self, *args, **kwargs)
+
+    monkeypatch.setattr(receive_module, "store_metering_batch", racing_store)
+    monkeypatch.setattr(Receiver, "receive", failing_third)
+    handed_out: list[str] = []
+    with pytest.raises(RuntimeError, match="went away"):
+        for outcome in receiver.receive_many(messages, authenticated_gln=DATAHUB, channel=CHANNEL_CLI):
+            handed_out.append(outcome.result)
+    assert handed_out == [ACCEPTED, ACCEPTED]
+    with Session(engine) as s:
+        assert len(s.execute(select(MeteringSeries)).all()) == 2, "exactly the handed-out ones are stored"
+
+
+def test_bulk_and_single_inserts_store_the_same_values(engine: Engine, second_engine: Engine) -> None:
+    """COPY (runs, PostgreSQL) and plain inserts store identical rows, JSON null included."""
+    stream = [_e66([p], day) for p in P for day in (DAY_1, DAY_2)]
+    for eng in (engine, second_engine):
+        register_parties(eng)
+        for p in P:
+            Receiver(eng).receive(_e58(p), authenticated_gln=DATAHUB, channel=CHANNEL_CLI)
+    for data in stream:
+        Receiver(engine).receive(data, authenticated_gln=DATAHUB, channel=CHANNEL_CLI)
+    list(Receiver(second_engine).receive_many(stream, authenticated_gln=DATAHUB, channel=CHANNEL_CLI))
+
+    def raw(eng: Engine) -> list[tuple[Any, ...]]:
+        with eng.connect() as c:
+            return [tuple(r) for r in c.execute(text(
+                "SELECT m.message_id, m.status, m.reason_code, m.errors IS NULL, m.transactions, t.status,"
+                " t.errors IS NULL, s.version, s.positions FROM message_registry m"
+                " JOIN transaction_registry t ON t.message_pk = m.id"
+                " JOIN metering_series s ON s.message_pk = m.id ORDER BY m.message_id"))]
+
+    assert raw(second_engine) == raw(engine) and len(raw(engine)) == len(stream)

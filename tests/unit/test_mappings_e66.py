@@ -18,7 +18,8 @@ from gateway.domain.message import DatahubMessage, MessageHeader, ProcessContext
 from gateway.domain.metering import MeteringTransaction
 from gateway.domain.periods import expected_positions, local_day_bounds, local_midnight_utc
 from gateway.validation import check_metering_transaction
-from mappings import e66
+from gateway.xml.schemas import default_registry
+from mappings import e66, samples
 from mappings.registry import SCHEMA_ROOT
 from mappings.samples import DATAHUB_GLN, OUR_SUPPLIER_GLN, SERVICE_PROVIDER_GLN, gsrn
 
@@ -275,3 +276,15 @@ def test_any_valid_e66_round_trips_through_schema_valid_xml(message: DatahubMess
     root = etree.fromstring(xml)
     assert e66_schema().validate(root), e66_schema().error_log
     assert e66.parse(root) == message
+
+
+def test_a_comment_inside_a_value_is_read_as_the_xsd_reads_it() -> None:
+    data = e66.build(samples.e66_document(DATAHUB_GLN, OUR_SUPPLIER_GLN, [gsrn(1)], date(2026, 1, 15)))
+    start = data.index(b"<elm:QTY>") + len(b"<elm:QTY>")
+    value = data[start:data.index(b"</elm:QTY>", start)]
+    dot = value.index(b".")
+    split = data[:start] + value[:dot] + b"<!-- a note -->" + value[dot:] + data[start + len(value):]
+    tree = etree.fromstring(split).getroottree()
+    assert default_registry().validate(tree) == []
+    (txn,) = e66.parse(tree.getroot()).transactions
+    assert txn.quantities[0] == Decimal(value.decode())

@@ -6,12 +6,17 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from gateway.config import Settings, load_settings
+from gateway.runtime import settled_heap
 from gateway.store.db import make_engine
 from gateway.store.migrate import current_revision, head_revision, upgrade
+
+if TYPE_CHECKING:
+    from gateway.receive import Receiver
 
 # Files stored per group commit by `gateway ingest` (the receiver cuts runs further where it must).
 _INGEST_BATCH = 500
@@ -46,7 +51,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     _require_migrated(engine)
     worker = Worker(engine, build_registry(settings, engine), settings.outbox, topics=args.topic or None)
-    return run_worker(worker)
+    with settled_heap():
+        return run_worker(worker)
 
 
 def cmd_outbox_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -144,29 +150,28 @@ def cmd_parties_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _read_documents(paths: Sequence[str], max_bytes: int) -> list[tuple[str, bytes | str]]:
-    """Each file's business document (unwrapped from a SOAP envelope if needed), or the reason it can't be read."""
+def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str, bytes | str]]:
+    """Each file's business document (unwrapped from a SOAP envelope if needed), or the reason it can't be read;
+    one file at a time, so that a day's worth of files never sits in memory at once."""
     from gateway.soap.envelope import SoapRequestError, unwrap_business_document
     from gateway.xml.hardened import XmlInputError
 
-    documents: list[tuple[str, bytes | str]] = []
     for path in paths:
         try:
             with open(path, "rb") as fh:
                 data = fh.read(max_bytes + 1)
         except OSError as exc:
-            documents.append((path, f"cannot read {path}: {exc.strerror}"))
+            yield path, f"cannot read {path}: {exc.strerror}"
             continue
         try:
-            documents.append((path, unwrap_business_document(data, max_bytes=max_bytes)))
+            yield path, unwrap_business_document(data, max_bytes=max_bytes)
         except (XmlInputError, SoapRequestError):
-            documents.append((path, data))  # the pipeline reports the exact problem
-    return documents
+            yield path, data  # the pipeline reports the exact problem
 
 
 def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:
     from gateway.parties import get_party
-    from gateway.receive import ACCEPTED, CHANNEL_CLI, DUPLICATE, REJECTED, ReceiveOutcome, Receiver
+    from gateway.receive import Receiver
 
     engine = make_engine(settings.database_url)
     _require_migrated(engine)
@@ -174,6 +179,14 @@ def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:
         print(f"gateway: {args.sender} is not a registered party (see `gateway parties add`)", file=sys.stderr)
         return 2
     receiver = Receiver(engine, max_bytes=settings.max_message_bytes)
+    with settled_heap():
+        return _ingest_files(args, receiver, settings, store)
+
+
+def _ingest_files(args: argparse.Namespace, receiver: Receiver, settings: Settings, store: bool) -> int:
+    """`gateway ingest` / `validate` over the files, one JSON line per message; the exit status."""
+    from gateway.receive import ACCEPTED, CHANNEL_CLI, DUPLICATE, REJECTED, ReceiveOutcome
+
     rejected = failed = False
 
     def report(path: str, outcome: ReceiveOutcome) -> None:

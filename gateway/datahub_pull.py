@@ -55,6 +55,7 @@ from gateway.receive import (
     ReceiveOutcome,
     Receiver,
 )
+from gateway.runtime import settled_heap
 from gateway.soap.datahub_client import DatahubClient, DatahubFault, DatahubTransportError, PeekedMessage
 from gateway.store.db import make_engine
 from gateway.store.migrate import current_revision, head_revision
@@ -307,7 +308,8 @@ def _pull(args: argparse.Namespace, config: DatahubSettings, engine: Engine, cli
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    pulled = puller.run_forever(stop, max_messages=args.max_messages)
+    with settled_heap():
+        pulled = puller.run_forever(stop, max_messages=args.max_messages)
     log.info("stopped after %d message(s)", pulled)
     return 0
 

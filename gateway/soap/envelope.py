@@ -31,7 +31,7 @@ from typing import Final, Literal
 
 from lxml import etree
 
-from gateway.xml.hardened import XmlInputError, parse_xml
+from gateway.xml.hardened import XmlInputError, parse_xml, peek_root_name
 
 SOAP12_NS: Final = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -152,7 +152,10 @@ def parse_request(
 def unwrap_business_document(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The business document in ``data``: ``data`` itself when it is a bare document, otherwise the payload of
     a SOAP 1.2 envelope (a send/process request or a peek/process response). Raises ``XmlInputError`` for
-    unparseable input and ``SoapRequestError`` for an envelope without a payload."""
+    unparseable input and ``SoapRequestError`` for an envelope without a payload. A document whose start tag
+    plainly names another root is returned without parsing it here: the receive pipeline parses it anyway."""
+    if peek_root_name(data) not in (None, "Envelope"):
+        return data
     root = parse_xml(data, max_bytes=max_bytes).getroot()
     if root.tag not in (_q("Envelope", SOAP12_NS), _q("Envelope", SOAP11_NS)):
         return data

@@ -58,12 +58,17 @@ def next_versions(session: Session, keys: list[SeriesKey]) -> list[int]:
     if not keys:
         return []
     points = sorted({k.accounting_point for k in keys})
+    # Only the stored periods that can match: a point with a year of daily series has hundreds, and a run of
+    # singles asks for a day or two of them (the (point, period_start) index serves both conditions).
+    first = min(k.period_start for k in keys)
+    last = max(k.period_start for k in keys)
     rows = session.execute(
         select(
             col(MeteringSeries.accounting_point), col(MeteringSeries.product), col(MeteringSeries.resolution),
             col(MeteringSeries.period_start), col(MeteringSeries.period_end), func.max(col(MeteringSeries.version)),
         )
-        .where(in_values(session, col(MeteringSeries.accounting_point), points))
+        .where(in_values(session, col(MeteringSeries.accounting_point), points),
+               col(MeteringSeries.period_start).between(first, last))
         .group_by(
             col(MeteringSeries.accounting_point), col(MeteringSeries.product), col(MeteringSeries.resolution),
             col(MeteringSeries.period_start), col(MeteringSeries.period_end),

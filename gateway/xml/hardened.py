@@ -132,6 +132,25 @@ def _inspect_prolog(data: bytes) -> _Prolog:
     return _Prolog(encoding=encoding, doctype_offset=pos if _DOCTYPE.match(data, pos) else None)
 
 
+_START_TAG_NAME: Final = re.compile(rb"<(?:[^\s/>:!?]+:)?([^\s/>:!?]+)[\s/>]")
+
+
+def peek_root_name(data: bytes) -> str | None:
+    """The root element's local name read from the bytes before it, without parsing the document; None when the
+    prolog is not one this module accepts or no start tag follows it (parse to learn why)."""
+    try:
+        prolog = _inspect_prolog(data)
+    except XmlInputError:
+        return None
+    if prolog.doctype_offset is not None:
+        return None
+    pos = len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0
+    decl = _XML_DECL.match(data, pos)
+    misc = _PROLOG_MISC.match(data, decl.end() if decl is not None else pos)
+    tag = _START_TAG_NAME.match(data, misc.end() if misc is not None else pos)
+    return tag.group(1).decode("utf-8", errors="replace") if tag is not None else None
+
+
 def _position(data: bytes, offset: int) -> tuple[int, int]:
     line_start = data.rfind(b"\n", 0, offset) + 1
     return data.count(b"\n", 0, offset) + 1, offset - line_start + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -192,7 +193,8 @@ def test_a_run_that_loses_a_race_hands_out_each_outcome_once_it_is_durable(
 
 
 def test_bulk_and_single_inserts_store_the_same_values(engine: Engine, second_engine: Engine) -> None:
-    """COPY (runs, PostgreSQL) and plain inserts store identical rows, JSON null included."""
+    """Binary COPY (runs, PostgreSQL) and plain inserts store identical rows in every table a run writes: text,
+    integers, bytea, UTC timestamps and JSON, JSON null included."""
     stream = [_e66([p], day) for p in P for day in (DAY_1, DAY_2)]
     for eng in (engine, second_engine):
         register_parties(eng)
@@ -202,12 +204,38 @@ def test_bulk_and_single_inserts_store_the_same_values(engine: Engine, second_en
         Receiver(engine).receive(data, authenticated_gln=DATAHUB, channel=CHANNEL_CLI)
     list(Receiver(second_engine).receive_many(stream, authenticated_gln=DATAHUB, channel=CHANNEL_CLI))
 
-    def raw(eng: Engine) -> list[tuple[Any, ...]]:
+    def stored(eng: Engine) -> dict[str, list[tuple[Any, ...]]]:
+        queries = {
+            "raw": "SELECT r.sha256, r.size, r.body, r.channel, r.authenticated_party FROM raw_message r"
+                   " JOIN message_registry m ON m.raw_id = r.id WHERE m.document_type = 'E66'",
+            "messages": "SELECT m.sender_gln, m.message_id, m.document_type, m.business_process, m.sha256,"
+                        " m.channel, m.status, m.level, m.reason_code, m.errors IS NULL, m.transactions,"
+                        " m.ack_message_id FROM message_registry m WHERE m.document_type = 'E66'",
+            "transactions": "SELECT t.sender_gln, t.transaction_id, t.accounting_point, t.status, t.errors IS NULL"
+                            " FROM transaction_registry t JOIN message_registry m ON m.id = t.message_pk"
+                            " WHERE m.document_type = 'E66'",
+            "series": "SELECT s.accounting_point, s.product, s.unit, s.resolution, s.period_start, s.period_end,"
+                      " s.version, s.positions, s.\"values\", s.quality, s.transaction_id FROM metering_series s",
+            "events": "SELECT topic, key, payload, state, attempts, max_attempts FROM outbox_message"
+                      " WHERE topic = 'metering.received'",
+        }
         with eng.connect() as c:
-            return [tuple(r) for r in c.execute(text(
-                "SELECT m.message_id, m.status, m.reason_code, m.errors IS NULL, m.transactions, t.status,"
-                " t.errors IS NULL, s.version, s.positions FROM message_registry m"
-                " JOIN transaction_registry t ON t.message_pk = m.id"
-                " JOIN metering_series s ON s.message_pk = m.id ORDER BY m.message_id"))]
+            return {name: sorted((tuple(_plain(v) for v in row) for row in c.execute(text(sql))), key=repr)
+                    for name, sql in queries.items()}
 
-    assert raw(second_engine) == raw(engine) and len(raw(engine)) == len(stream)
+    plain, bulk = stored(engine), stored(second_engine)
+    assert bulk == plain
+    assert len(plain["series"]) == len(plain["messages"]) == len(stream)
+
+
+def _plain(value: Any) -> Any:
+    """A stored value as comparable across backends and drivers: bytes for binary, text for JSON, UTC instants."""
+    if isinstance(value, memoryview):
+        return bytes(value)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, str) and value[:1] in "{[":
+        return json.dumps(json.loads(value), sort_keys=True)
+    return value

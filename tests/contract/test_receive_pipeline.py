@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -28,7 +28,7 @@ from gateway.receive import (
 )
 from gateway.store.constraints import violated_constraint
 from gateway.store.metadata import all_metadata
-from gateway.store.metering import latest_series, unpack
+from gateway.store.metering import SeriesKey, latest_series, next_versions, unpack
 from gateway.store.queries import insert_rows
 from gateway.store.tables import (
     UQ_TRANSACTION,
@@ -100,6 +100,24 @@ def test_metering_series_are_versioned_and_history_is_kept(receiver: Receiver, e
     with Session(engine) as s:
         acks = s.execute(select(PartyQueueItem).where(PartyQueueItem.recipient_gln == DSO)).scalars().all()
     assert len(acks) == 3 and b"BA01" in acks[0].body
+
+
+def test_the_next_version_counts_only_the_same_period_whatever_else_the_point_has_stored(engine: Engine) -> None:
+    day = timedelta(days=1)
+    first = datetime(2026, 1, 14, 22, tzinfo=UTC)
+
+    def key(start: datetime, product: str = "8716867000030") -> SeriesKey:
+        return SeriesKey(POINT_1, product, "PT15M", start, start + day)
+
+    with Session(engine) as s, s.begin():
+        for n, version in ((0, 1), (1, 1), (1, 2), (2, 1), (5, 1)):  # other days, and a corrected one
+            s.add(MeteringSeries(accounting_point=POINT_1, product="8716867000030", unit="kWh", resolution="PT15M",
+                                 period_start=first + n * day, period_end=first + (n + 1) * day, version=version,
+                                 positions=96, values=bytes(768), quality=bytes(96), transaction_id=f"t{n}{version}",
+                                 message_pk=1, received_at=datetime.now(UTC)))
+    with Session(engine) as s:
+        asked = [key(first + day), key(first + 3 * day), key(first + day), key(first), key(first, "other")]
+        assert next_versions(s, asked) == [3, 1, 4, 2, 1]
 
 
 def test_dst_days_are_accepted_with_92_and_100_quarters(receiver: Receiver, engine: Engine) -> None:

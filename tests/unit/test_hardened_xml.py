@@ -25,6 +25,7 @@ from gateway.xml.hardened import (
     XmlInputError,
     _new_parser,
     parse_xml,
+    peek_root_name,
 )
 
 HOSTILE = Path(__file__).resolve().parents[1] / "fixtures" / "hostile"
@@ -160,3 +161,21 @@ def test_whole_corpus_and_large_inputs_stay_within_bounded_memory():
     assert report["codes"]["deep_and_wide"] == XML_LIMIT_EXCEEDED
     assert {name: report["codes"][name] for name in EXPECTED_CODES} == EXPECTED_CODES
     assert report["peak_kib"] < 200 * 1024
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- a <soap:Envelope> in a comment -->\n<rsm:Msg xmlns:rsm="u">',
+         "Msg"),
+        (b"\xef\xbb\xbf<env:Envelope xmlns:env='http://www.w3.org/2003/05/soap-envelope'><env:Body/>", "Envelope"),
+        (b"<?pi first?>\n  <Envelope/>", "Envelope"),
+        (b"<a\n b='1'>", "a"),
+        (b"<!DOCTYPE a><a/>", None),  # refused by the parser, which says why
+        (b"\xff\xfe<\x00a\x00/\x00>\x00", None),
+        (b"not xml", None),
+        (b"", None),
+    ],
+)
+def test_the_root_name_is_read_off_the_start_tag_without_parsing(data: bytes, name: str | None) -> None:
+    assert peek_root_name(data) == name

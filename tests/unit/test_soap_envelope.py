@@ -234,6 +234,12 @@ def test_unwrap_refuses_an_envelope_without_a_document():
     assert refused.value.error_code == "SOAP.NO_PAYLOAD"
 
 
+def test_unwrap_hands_a_bare_document_back_without_parsing_it():
+    """`gateway ingest` unwraps every file: a bare document goes to the pipeline as is, parsed there once."""
+    not_well_formed = b'<?xml version="1.0"?>\n<rsm:EnergyTimeSeriesMessage xmlns:rsm="urn:x"><unclosed>'
+    assert unwrap_business_document(not_well_formed) is not_well_formed
+
+
 def test_unwrap_refuses_hostile_input():
     with pytest.raises(XmlInputError):
         unwrap_business_document(b"\x00\x01 not xml")

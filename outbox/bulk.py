@@ -67,7 +67,7 @@ _BINARY_WIRE_TYPES = {
 
 
 @lru_cache(maxsize=128)
-def binary_copy_types(table: Table, columns: tuple[str, ...], dialect: Dialect) -> list[str] | None:
+def binary_copy_types(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, ...] | None:
     """The psycopg types to write `columns` of `table` in binary COPY, or None when a column has a type without
     a safe binary mapping here (that table then goes by text COPY)."""
     wire = []
@@ -76,7 +76,7 @@ def binary_copy_types(table: Table, columns: tuple[str, ...], dialect: Dialect) 
         if ddl not in _BINARY_WIRE_TYPES:
             return None
         wire.append(_BINARY_WIRE_TYPES[ddl])
-    return wire
+    return tuple(wire)
 
 
 def _copy_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:

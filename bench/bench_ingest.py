@@ -6,13 +6,16 @@ all but the first 20 written by the pipeline's apply step in bulk),
 then 15-minute E66 series for one day as 1,000-series bundles and as single-series messages, each through
 `Receiver.receive` (channel datahub: the pull worker's path, one commit per message, because Datahub hands a
 queue out one message at a time and a message is dequeued only once committed), and the single-series
-messages once more through `Receiver.receive_many` (group commit, the path of `gateway ingest FILE...`).
+messages once more through `Receiver.receive_many` (group commit, the path of `gateway ingest FILE...`), which
+validates a stream of small documents in a helper process on the second core (`gateway.xml.validate_ahead`),
+and once more with that helper switched off, to show what it is worth.
 The baseline is `gateway.xml.schemas.parse_and_validate` over exactly the same bytes in the same run.
 
-Each shape is measured in several rounds (`--rounds`, default 3), each round new messages for another day,
-its baseline (median of three passes) right before its end-to-end pass; the table shows the median round.
-This machine is shared: a single pass can land in someone else's busy second, and the ratio of one pass
-swung by ten points from run to run where the median of three stays within a few.
+Each shape is measured in several rounds (`--rounds`, default 5), each round new messages for another day,
+its baseline the mean of a validation pass right before and one right after its end-to-end pass; the table
+shows the median round. This machine is shared: a single pass can land in someone else's busy second (the
+validation-only rate of the same bytes has been seen to vary twofold within a minute), and the ratio of one
+pass swung by ten points and more from run to run.
 
 Targets (issue 3): end to end ≥ 40 % of the validation-only rate, and Finland's day (3.7 million series × 96
 values) in under 20 minutes on PostgreSQL on this 2-core machine; the projection scales the measured bundle
@@ -24,7 +27,7 @@ and the growth of its peak resident set over the RSS just before the call is rep
 /proc/self/clear_refs), so libxml2's allocations count too. Measured in this process it would be understated:
 the allocator keeps memory freed by earlier phases. Elsewhere "-" is shown.
 
-    python -m bench.bench_ingest [--series N] [--singles N] [--bundle N] [--rounds N] [--profile]
+    python -m bench.bench_ingest [--series N] [--singles N] [--grouped N] [--bundle N] [--rounds N] [--profile]
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import io
 import multiprocessing as mp
 import pstats
 import resource
-import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,6 +79,7 @@ class Workload:
     warm_up: bytes  # for the memory probe: a small message that loads the code paths first
     probe: bytes  # one more message of this shape (another day) whose peak memory is measured
     grouped: bool = False  # through receive_many (group commit, as `gateway ingest`), not one commit each
+    helper: bool = True  # receive_many may validate small documents in its helper process on the other core
 
     @property
     def megabytes(self) -> float:
@@ -100,7 +103,8 @@ class Measurement:
     peak_mb: float | None
 
 
-def build_shapes(points: Sequence[str], singles: int, bundle: int, rounds: int) -> list[Shape]:
+def build_shapes(points: Sequence[str], singles: int, bundle: int, rounds: int, grouped_singles: int
+                 ) -> list[Shape]:
     """The same accounting points as bundles and as single-series messages, each shape and round on its own day
     (one day of 15-minute values per series), so no round corrects another's series."""
     sender, recipient = samples.DATAHUB_GLN, samples.OUR_SUPPLIER_GLN
@@ -118,17 +122,19 @@ def build_shapes(points: Sequence[str], singles: int, bundle: int, rounds: int) 
                         len(points), len(points) * 96,
                         one(DAY_WARM_UP, points[:1], 1), one(DAY_MEMORY, points[:bundle], 2))
 
-    def single(n: int, shape: int, name: str, grouped: bool) -> Workload:
-        return Workload(name, list(samples.e66_messages(sender, recipient, points[:singles], day(shape, n),
+    def single(n: int, shape: int, name: str, grouped: bool, helper: bool = True) -> Workload:
+        count = grouped_singles if grouped else singles
+        return Workload(name, list(samples.e66_messages(sender, recipient, points[:count], day(shape, n),
                                                         n_series_per_message=1)),
-                        singles, singles * 96,
+                        count, count * 96,
                         one(DAY_WARM_UP, points[:1], 3 + 2 * shape), one(DAY_MEMORY, points[:1], 4 + 2 * shape),
-                        grouped=grouped)
+                        grouped=grouped, helper=helper)
 
     return [
         Shape([bundles(n) for n in range(rounds)]),
         Shape([single(n, 1, "single-series messages, a commit each", False) for n in range(rounds)]),
         Shape([single(n, 2, "single-series messages, group commit", True) for n in range(rounds)]),
+        Shape([single(n, 3, "… validated in this process (no helper)", True, helper=False) for n in range(rounds)]),
     ]
 
 
@@ -170,6 +176,7 @@ def _peak_probe(url: str | None, warm_up: bytes, data: bytes, pipe: Connection) 
         receiver = Receiver(make_engine(url), max_bytes=MAX_BYTES)
         ingest(receiver, warm_up)
         pipe.send(measure(lambda: ingest(receiver, data)).peak_mb)
+        receiver.close()
         receiver.engine.dispose()
     except BaseException:
         pipe.send(None)
@@ -216,6 +223,7 @@ def prepare(url: str, points: Sequence[str]) -> Receiver:
     add_party(engine, samples.DATAHUB_GLN, roles=["DH"], name="Fingrid Datahub")
     add_party(engine, samples.OUR_SUPPLIER_GLN, roles=["DDQ"], name="Group retail", own=True)
     receiver = Receiver(engine, max_bytes=MAX_BYTES)
+    receiver.warm_up(wait=True)  # measured warm, as through most of a day's files; not timed
     start = datetime(2026, 1, 1, tzinfo=UTC)
     # A few E58s through the pipeline; the rest are written by the pipeline's own apply step in bulk, because
     # one E58 message per point through `receive` would make the 1 % sample's set-up alone take a quarter hour.
@@ -241,14 +249,19 @@ def ingest_grouped(receiver: Receiver, messages: list[bytes]) -> None:
 
 
 def end_to_end(receiver: Receiver, workload: Workload) -> Measurement:
+    without_helper = Receiver(receiver.engine, max_bytes=MAX_BYTES, validation_helper=False)
+
     def run() -> None:
         if workload.grouped:
-            ingest_grouped(receiver, workload.messages)
+            ingest_grouped(receiver if workload.helper else without_helper, workload.messages)
             return
         for data in workload.messages:
             ingest(receiver, data)
 
-    return measure(run)
+    try:
+        return measure(run)
+    finally:
+        without_helper.close()
 
 
 def settle_database(engine: Engine) -> None:
@@ -266,19 +279,22 @@ def settle_database(engine: Engine) -> None:
         raw.close()
 
 
-def median_round(receiver: Receiver, shape: Shape) -> tuple[Workload, float, float]:
-    """Every round of `shape`, each with its own baseline (median of three validation passes) right before its
-    end-to-end pass; the round with the median ratio, as (workload, baseline seconds, end-to-end seconds)."""
+def median_round(receiver: Receiver, shape: Shape) -> tuple[Workload, float, float, list[float]]:
+    """Every round of `shape`, each with its own baseline around its end-to-end pass (the mean of a validation
+    pass right before and one right after it: the machine's speed drifts); the round with the median ratio, as
+    (workload, baseline seconds, end-to-end seconds), and every round's ratio in the order run."""
     measured = []
     for w in shape.rounds:
         settle_database(receiver.engine)
-        base_seconds = statistics.median(validate_only(w).seconds for _ in range(3))
+        before = validate_only(w).seconds
         with settled_heap():  # as `gateway ingest` and the pull worker run, once set up
             e2e_seconds = end_to_end(receiver, w).seconds
+        base_seconds = (before + validate_only(w).seconds) / 2
         measured.append((base_seconds / e2e_seconds, w, base_seconds, e2e_seconds))
+    ratios = [m[0] for m in measured]
     measured.sort(key=lambda m: m[0])
     _, w, base_seconds, e2e_seconds = measured[len(measured) // 2]
-    return w, base_seconds, e2e_seconds
+    return w, base_seconds, e2e_seconds, ratios
 
 
 def _ingest_share(url: str, messages: list[bytes]) -> None:
@@ -286,6 +302,7 @@ def _ingest_share(url: str, messages: list[bytes]) -> None:
     with settled_heap():
         for data in messages:
             ingest(receiver, data)
+    receiver.close()
     receiver.engine.dispose()
 
 
@@ -325,7 +342,11 @@ def _mb(m: Measurement) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--series", type=int, default=5000, help="accounting points (series) in bundles")
-    parser.add_argument("--singles", type=int, default=500, help="of them, also sent as single-series messages")
+    parser.add_argument("--singles", type=int, default=500,
+                        help="of them, also sent as single-series messages with a commit each")
+    parser.add_argument("--grouped", type=int, default=2000,
+                        help="of them, also sent as single-series messages through group commit (longer passes "
+                             "than the commit-each shape can afford: less at the mercy of a busy second)")
     parser.add_argument("--bundle", type=int, default=1000, help="series per bundle")
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"],
                         help="only these backends (default: all available)")
@@ -334,16 +355,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="functions to list per profile ordering")
     parser.add_argument("--processes", type=int, default=2,
                         help="also ingest the bundles with this many processes in parallel (0: skip)")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="rounds per shape, each on new messages; the table shows the median round")
     args = parser.parse_args(argv)
     singles = min(args.singles, args.series)
+    grouped = min(args.grouped, args.series)
     points = [samples.gsrn(n) for n in range(1, args.series + 1)]
     default_registry().preload()
 
     print(f"generating {args.rounds} rounds of {args.series} series as {args.bundle}-series bundles and of "
-          f"{singles} single-series messages (not timed)…", flush=True)
-    shapes = build_shapes(points, singles, args.bundle, max(1, args.rounds))
+          f"{singles} and {grouped} single-series messages (not timed)…", flush=True)
+    shapes = build_shapes(points, singles, args.bundle, max(1, args.rounds), grouped)
     for shape in shapes:
         validate_only(shape.first)  # warm-up: first touches of the input and the compiled schemas
 
@@ -355,13 +377,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{backend}: loading E58 master data for {len(points)} accounting points (not timed)…", flush=True)
             receiver = prepare(url, points)
             for shape in shapes:
-                w, base_seconds, e2e_seconds = median_round(receiver, shape)
+                w, base_seconds, e2e_seconds, ratios = median_round(receiver, shape)
                 ratio = base_seconds / e2e_seconds
                 rows.append([
                     backend, w.name, f"{len(w.messages):,}", f"{w.values:,}", f"{w.megabytes:,.1f}",
                     f"{w.values / base_seconds:,.0f}", f"{w.values / e2e_seconds:,.0f}",
                     f"{ratio:.0%}" + (" ✓" if ratio >= TARGET_RATIO else ""),
                     _mb(validate_peak[w.name]), _mb(peak_of_one(url, w.warm_up, w.probe)),
+                    " ".join(f"{r:.0%}" for r in ratios),
                 ])
                 if shape is shapes[0]:
                     minutes = FINLAND_SERIES / (w.series / e2e_seconds) / 60
@@ -388,12 +411,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     w = shape.first
                     print(f"\n## cProfile, {backend}, {w.name} ({len(w.messages):,} messages, {w.values:,} values)\n")
                     print(profile(receiver, w, args.top))
+                receiver.close()
                 receiver.engine.dispose()
 
     print()
     print_table(
         ["backend", "messages as", "messages", "values", "MB XML", "validate only values/s",
-         "end to end values/s", "e2e / validate (≥ 40 %)", "peak MB/msg validate", "peak MB/msg e2e"],
+         "end to end values/s", "e2e / validate (≥ 40 %)", "peak MB/msg validate", "peak MB/msg e2e",
+         "every round's ratio"],
         rows,
     )
     print()

@@ -171,7 +171,7 @@ def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str,
 
 def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:
     from gateway.parties import get_party
-    from gateway.receive import Receiver
+    from gateway.receive import VALIDATION_HELPER_FROM, Receiver
 
     engine = make_engine(settings.database_url)
     _require_migrated(engine)
@@ -179,8 +179,13 @@ def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:
         print(f"gateway: {args.sender} is not a registered party (see `gateway parties add`)", file=sys.stderr)
         return 2
     receiver = Receiver(engine, max_bytes=settings.max_message_bytes)
-    with settled_heap():
-        return _ingest_files(args, receiver, settings, store)
+    if store and len(args.files) >= VALIDATION_HELPER_FROM:
+        receiver.warm_up()  # starts while the first batch of files is read
+    try:
+        with settled_heap():
+            return _ingest_files(args, receiver, settings, store)
+    finally:
+        receiver.close()
 
 
 def _ingest_files(args: argparse.Namespace, receiver: Receiver, settings: Settings, store: bool) -> int:

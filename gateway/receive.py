@@ -60,7 +60,8 @@ from gateway.store.tables import (
 )
 from gateway.validation import EC, CheckResult, EventError, TransactionResult, check_message, known_in
 from gateway.xml.hardened import XmlInputError, parse_xml
-from gateway.xml.schemas import SchemaEntry, SchemaRegistry, UnknownSchemaError, default_registry
+from gateway.xml.schemas import SchemaEntry, SchemaIssue, SchemaRegistry, UnknownSchemaError, default_registry
+from gateway.xml.validate_ahead import ValidationHelper, Verdicts, second_core_available
 from mappings.ack import build_ack_for
 from mappings.registry import UnknownDocumentError, mapping_for
 from outbox import enqueue
@@ -86,6 +87,7 @@ CHANNEL_CLI = "cli"
 
 _DUPLICATE_TRANSACTION = EC.TRANSACTION_REPEATED
 PARKED_RECHECK = timedelta(minutes=1)
+_ARCHIVE_LEVEL = 1  # zlib level of the raw archive: a fifth of the size of XML, at the least CPU
 _COMPRESS_AHEAD = 256 * 1024
 # Below this size validation takes well under a millisecond and a thread hand-off would cost more than it hides.
 _MAP_WHILE_VALIDATING = 64 * 1024
@@ -95,6 +97,9 @@ _RUN = 500  # messages stored together by receive_many: bounds the transaction a
 # Series per run (one message may have more): a run looks up all its ids and points at once, and SQLite allows
 # 32,766 parameters per statement, three per point in the known-points query.
 _RUN_SERIES = 5_000
+# receive_many hands the XSD validation of small documents to a helper process when there are at least this many:
+# starting the helper costs about 0.1 s, a few hundred small messages' worth of the validation it takes over.
+VALIDATION_HELPER_FROM = 100
 
 
 @dataclass(frozen=True)
@@ -176,10 +181,11 @@ class _Run:
     """Messages read for one group commit, and the ids they use: a repeat must see its original committed."""
 
     messages: list[tuple[bytes, DatahubMessage[Any]]] = field(default_factory=list)
+    archived: list[bytes | None] = field(default_factory=list)  # each one compressed already, if it was
     message_ids: set[str] = field(default_factory=set)
     transaction_ids: set[str] = field(default_factory=set)
 
-    def add(self, data: bytes, read: DatahubMessage[Any] | _Refusal) -> bool:
+    def add(self, data: bytes, read: DatahubMessage[Any] | _Refusal, archived: bytes | None = None) -> bool:
         """Take a read message if it is metering data that repeats no id of the run; whether it was taken."""
         if isinstance(read, _Refusal) or read.document_type != "E66" or not read.transactions:
             return False
@@ -190,6 +196,7 @@ class _Run:
                 or (self.messages and len(self.transaction_ids) + len(ids) > _RUN_SERIES)):
             return False
         self.messages.append((data, read))
+        self.archived.append(archived)
         self.message_ids.add(mid)
         self.transaction_ids |= ids
         return True
@@ -225,7 +232,10 @@ class Receiver:
         max_bytes: int = 50 * 1024 * 1024,
         schemas: SchemaRegistry | None = None,
         clock: Callable[[], datetime] = utcnow,
+        validation_helper: bool = True,
     ) -> None:
+        """`validation_helper`: let `receive_many` validate streams of small documents in a helper process on
+        the other core (see `gateway.xml.validate_ahead`); only with the default schemas and a second core."""
         self.engine = engine
         # Checks only read: on SQLite they need no write lock (WAL readers never block the writer).
         self._reader = engine.execution_options(sqlite_begin="DEFERRED")
@@ -235,6 +245,25 @@ class Receiver:
         self.schemas = schemas or default_registry()
         self.clock = clock
         self._metadata = all_metadata()
+        self._helper = (
+            ValidationHelper(max_bytes, archive_level=_ARCHIVE_LEVEL)
+            if validation_helper and self.schemas is default_registry() and second_core_available() else None)
+
+    def warm_up(self, wait: bool = False) -> None:
+        """Start what `receive_many` uses for a long stream (the validation helper) now, in the background, or
+        with `wait` until it is ready (to measure or test it warm). Until it is, the stream validates itself."""
+        if self._helper is not None:
+            if wait:
+                self._helper.wait_ready()
+            else:
+                self._helper.start()
+
+    def close(self) -> None:
+        """End the helper process and threads; the engine is the caller's."""
+        if self._helper is not None:
+            self._helper.close()
+        self._compressor.shutdown()
+        self._validator.shutdown()
 
     # -- the pipeline -------------------------------------------------------------------------------------
     def receive(
@@ -247,7 +276,8 @@ class Receiver:
         store: bool = True,
     ) -> ReceiveOutcome:
         # zlib releases the GIL: a large body is compressed on the other core while it is parsed and checked.
-        body = self._compressor.submit(zlib.compress, data, 1) if store and len(data) > _COMPRESS_AHEAD else None
+        body = (self._compressor.submit(zlib.compress, data, _ARCHIVE_LEVEL)
+                if store and len(data) > _COMPRESS_AHEAD else None)
         digest = hashlib.sha256(data).hexdigest()
         draft = self._check(data, digest, authenticated_gln, channel, allow_parking, store)
         if isinstance(draft, ReceiveOutcome):
@@ -292,10 +322,23 @@ class Receiver:
                 yield self.receive(data, authenticated_gln=authenticated_gln, channel=channel,
                                    allow_parking=allow_parking)
             return
+        verdicts = self._verdicts_ahead(datas)
+        try:
+            yield from self._receive_runs(datas, authenticated_gln, channel, allow_parking, verdicts)
+        finally:
+            if verdicts is not None:
+                verdicts.close()
+
+    def _receive_runs(
+        self, datas: Sequence[bytes], authenticated_gln: str, channel: str, allow_parking: bool,
+        verdicts: Verdicts | None,
+    ) -> Iterator[ReceiveOutcome]:
         reads: dict[int, DatahubMessage[Any] | _Refusal] = {}
 
         def read(i: int) -> DatahubMessage[Any] | _Refusal:
-            return reads.pop(i) if i in reads else self._read(datas[i])
+            if i in reads:
+                return reads.pop(i)
+            return self._read(datas[i], verdicts.issues(i) if verdicts is not None else None)
 
         position = 0
         # A run cut short is checked again from its cut; shrinking the next run after a cut keeps a stream full
@@ -305,11 +348,11 @@ class Receiver:
             taken = _Run()
             for i in range(position, min(position + limit, len(datas))):
                 message = read(i)
-                if not taken.add(datas[i], message):
+                if not taken.add(datas[i], message, verdicts.archived(i) if verdicts is not None else None):
                     reads[i] = message
                     break
             run = taken.messages
-            done = self._commit_run(run, authenticated_gln, channel) if run else []
+            done = self._commit_run(run, authenticated_gln, channel, taken.archived) if run else []
             if done is None:
                 # The run lost a race with a concurrent delivery and stored nothing: each message one by one,
                 # each outcome handed out as soon as it is durable.
@@ -332,6 +375,19 @@ class Receiver:
                     draft, authenticated_gln, channel, allow_parking)
                 position += 1
 
+    def _verdicts_ahead(self, datas: Sequence[bytes]) -> Verdicts | None:
+        if self._helper is None:
+            return None
+
+        def small(data: bytes) -> bool:
+            # Large documents are validated on a thread while they are mapped (see _read), and would cost a
+            # copy through the pipe.
+            return len(data) < _MAP_WHILE_VALIDATING
+
+        if sum(1 for data in datas if small(data)) < VALIDATION_HELPER_FROM:
+            return None
+        return self._helper.ahead(datas, small)
+
     def _commit_checked(self, draft: _Draft, sender: str, channel: str, allow_parking: bool) -> ReceiveOutcome:
         try:
             return self._commit(draft)
@@ -339,7 +395,8 @@ class Receiver:
             return self.receive(draft.data, authenticated_gln=sender, channel=channel, allow_parking=allow_parking)
 
     def _commit_run(
-        self, run: Sequence[tuple[bytes, DatahubMessage[Any]]], sender: str, channel: str
+        self, run: Sequence[tuple[bytes, DatahubMessage[Any]]], sender: str, channel: str,
+        archived: Sequence[bytes | None] = (),
     ) -> list[ReceiveOutcome] | None:
         """Store the longest prefix of `run` whose messages are all accepted outright; their outcomes. None when a
         concurrent delivery won a race on a unique constraint: then nothing of the run was stored."""
@@ -350,10 +407,12 @@ class Receiver:
                 if not accepted:
                     return []
                 digests = [hashlib.sha256(data).hexdigest() for data, _ in accepted]
+                bodies = [archived[n] if n < len(archived) and archived[n] is not None
+                          else zlib.compress(data, _ARCHIVE_LEVEL) for n, (data, _) in enumerate(accepted)]
                 raw_ids = insert_rows_returning_ids(session, RawMessage.__table__, [  # type: ignore[attr-defined]
-                    {"sha256": digest, "size": len(data), "body": zlib.compress(data, 1), "channel": channel,
+                    {"sha256": digest, "size": len(data), "body": body, "channel": channel,
                      "authenticated_party": sender, "received_at": now}
-                    for (data, _), digest in zip(accepted, digests, strict=True)])
+                    for (data, _), digest, body in zip(accepted, digests, bodies, strict=True)])
                 record_ids = insert_rows_returning_ids(session, MessageRecord.__table__, [  # type: ignore[attr-defined]
                     {"sender_gln": sender, "message_id": m.header.message_id, "document_type": m.document_type,
                      "business_process": m.context.business_process, "raw_id": raw_id, "sha256": digest,
@@ -420,16 +479,19 @@ class Receiver:
             line = root.sourceline if isinstance(root.sourceline, int) else None
             return _Refusal(SCHEMA, (Issue("SCH.UNKNOWN_SCHEMA", str(exc), line),))
 
-    def _read(self, data: bytes) -> DatahubMessage[Any] | _Refusal:
-        """Parse (hardened) → schema by root namespace → XSD → mapping: the checks that need no database."""
+    def _read(self, data: bytes, verdict: list[SchemaIssue] | None = None) -> DatahubMessage[Any] | _Refusal:
+        """Parse (hardened) → schema by root namespace → XSD → mapping: the checks that need no database.
+        `verdict`: the XSD issues of `data` as the validation helper found them, if it did."""
         parsed = self._parse(data)
         if isinstance(parsed, _Refusal):
             return parsed
         tree, entry = parsed
         mapped: DatahubMessage[Any] | Exception | None = None
-        # Validation registers a wsu:Id (the schemas' only xsd:ID, allowed on message roots) in the document's
-        # dictionary, which the mapping reads: a document that carries one is validated first, mapped after.
-        if len(data) >= _MAP_WHILE_VALIDATING and tree.getroot().get(_WSU_ID) is None:
+        if verdict is not None:
+            issues = verdict
+        elif len(data) >= _MAP_WHILE_VALIDATING and tree.getroot().get(_WSU_ID) is None:
+            # Validation registers a wsu:Id (the schemas' only xsd:ID, allowed on message roots) in the document's
+            # dictionary, which the mapping reads: a document that carries one is validated first, mapped after.
             # libxml2 validates without the GIL: map the (read-only) tree meanwhile. The mapping of a document
             # that turns out invalid is thrown away, errors included; only the XSD's verdict is reported.
             validation = self._validator.submit(self.schemas.validate_with, entry, tree)
@@ -625,7 +687,7 @@ class Receiver:
             session.add(self._raw(data, digest, channel, sender))
 
     def _raw(self, data: bytes, digest: str, channel: str, sender: str, body: bytes | None = None) -> RawMessage:
-        body = body if body is not None else zlib.compress(data, 1)
+        body = body if body is not None else zlib.compress(data, _ARCHIVE_LEVEL)
         return RawMessage(sha256=digest, size=len(data), body=body, channel=channel,
                           authenticated_party=sender, received_at=self.clock())
 

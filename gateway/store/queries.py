@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import String, Table, any_, bindparam, insert, text
+from sqlalchemy import String, Table, any_, bindparam, func, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -29,11 +29,21 @@ def insert_rows_returning_ids(session: Session, table: Table, rows: Sequence[Map
 
     On PostgreSQL the ids are drawn from the column's sequence first and the rows go in by COPY: a RETURNING
     executemany would be sent as one multi-row VALUES statement per batch, which the driver has to split and
-    convert parameter by parameter. Elsewhere INSERT … RETURNING, sorted by parameter order.
+    convert parameter by parameter. On SQLite the rows are numbered here as SQLite itself would number them
+    (the largest id + 1, + 2, …: the tables have no AUTOINCREMENT) and go in by one executemany; RETURNING in
+    parameter order makes SQLAlchemy send one INSERT per row there. The numbering is safe because writing
+    transactions begin IMMEDIATE (they hold the write lock); a deferred one that lost the race to another
+    writer fails on its first write (SQLITE_BUSY_SNAPSHOT) rather than reuse an id.
     """
     if not rows:
         return []
-    if session.get_bind().dialect.name != "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        first = int(session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
+        numbered = list(range(first, first + len(rows)))
+        insert_rows(session, table, [{"id": i, **row} for i, row in zip(numbered, rows, strict=True)])
+        return numbered
+    if dialect != "postgresql":
         ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
         return [int(i) for i in ids.scalars()]
     # The sequence's name is looked up first: inside the drawing query pg_get_serial_sequence would run once per

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.receive import ACCEPTED, CHANNEL_CLI, CHANNEL_DATAHUB, DUPLICATE, ReceiveOutcome, Receiver
-from gateway.store.tables import MessageRecord, MeteringSeries, ParkedMessage, TransactionRecord
+from gateway.store.tables import MessageRecord, MeteringSeries, ParkedMessage, RawMessage, TransactionRecord
+from gateway.xml.validate_ahead import Verdicts, second_core_available
 from mappings import samples
 from outbox.schema import outbox_message
 from tests.support.databases import fresh_database_url, migrated_engine
@@ -53,6 +56,7 @@ def _stream() -> list[bytes]:
         second,  # identical resend: duplicate
         second.replace(b"<elm:QTY>", b"<elm:QTY>1", 1),  # same id, other bytes: refused
         b"<not-datahub/>",
+        _e66([P[1]], DAY_2, seed=9).replace(b"<elm:QTY>", b"<elm:QTY>x", 1),  # XSD-invalid
         _e66([P[0], P[1]], DAY_3),
         _e66([P[1]], DAY_3),  # its transaction id was in the bundle before: event error
         _e66([P[3]], DAY_1),  # parked
@@ -72,8 +76,7 @@ def second_engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
 
 
 def _summary(outcomes: list[ReceiveOutcome]) -> list[tuple[Any, ...]]:
-    return [(o.result, o.level, o.reason_code, o.message_id, o.transactions, tuple(e.code for e in o.errors))
-            for o in outcomes]
+    return [(o.result, o.level, o.reason_code, o.message_id, o.transactions, tuple(o.errors)) for o in outcomes]
 
 
 def _state(engine: Engine) -> dict[str, Any]:
@@ -90,18 +93,39 @@ def _state(engine: Engine) -> dict[str, Any]:
             "parked": sorted(r.waiting_for[0] for r in s.execute(select(ParkedMessage)).scalars()),
             "events": sorted(
                 str(t) for t in s.execute(select(outbox_message.c.topic)).scalars()),
+            "archive": sorted(  # every raw body there, whoever compressed it, and intact
+                (r.sha256, hashlib.sha256(zlib.decompress(r.body)).hexdigest(), r.size)
+                for r in s.execute(select(RawMessage)).scalars()),
         }
 
 
-def test_group_commit_matches_one_by_one_receiving(engine: Engine, second_engine: Engine) -> None:
+@pytest.mark.parametrize("helper", [False, True], ids=["validated-here", "validation-helper"])
+def test_group_commit_matches_one_by_one_receiving(
+    engine: Engine, second_engine: Engine, helper: bool, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if helper and not second_core_available():
+        pytest.skip("the validation helper is only used with a second core")
     stream = _stream()
     for eng in (engine, second_engine):
         register_parties(eng)
+    verdicts: list[object] = []
+    monkeypatch.setattr("gateway.receive.VALIDATION_HELPER_FROM", 1)
+    monkeypatch.setattr("gateway.xml.validate_ahead.PATIENCE_S", 60.0)  # every verdict from the helper
+    original = Verdicts.issues
+    monkeypatch.setattr(Verdicts, "issues", lambda self, i: verdicts.append(original(self, i)) or verdicts[-1])
     one_by_one = [Receiver(engine).receive(d, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB,
                                            allow_parking=True) for d in stream]
-    grouped = list(Receiver(second_engine).receive_many(stream, authenticated_gln=DATAHUB,
-                                                        channel=CHANNEL_DATAHUB, allow_parking=True))
+    receiver = Receiver(second_engine, validation_helper=helper)
+    receiver.warm_up(wait=True)  # a helper still starting gives no verdicts (the stream validates itself)
+    try:
+        grouped = list(receiver.receive_many(stream, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB,
+                                             allow_parking=True))
+    finally:
+        receiver.close()
     assert _summary(grouped) == _summary(one_by_one)
+    judged = [v for v in verdicts if v is not None]
+    assert (len(judged) >= len(stream) - 2 and [] in judged and any(judged)) if helper else not verdicts
+    assert any(e.code.startswith("XSD.") and e.line for o in grouped for e in o.errors)
     results = [o.result for o in grouped]
     assert results.count(ACCEPTED) >= 10 and DUPLICATE in results and "parked" in results
     assert _state(second_engine) == _state(engine)

@@ -163,5 +163,6 @@ def test_a_stalled_helper_is_not_waited_for_and_one_silent_too_long_is_replaced(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(stalled, signal.SIGCONT)
+    monkeypatch.setattr("gateway.xml.validate_ahead.ANSWER_TIMEOUT_S", 60.0)  # a new helper takes ~0.3 s to start
     helper.wait_ready()
     assert helper.ahead(stream, lambda data: True).issues(0) == []

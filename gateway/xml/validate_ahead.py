@@ -26,17 +26,17 @@ batch the helper is working on). Nothing is stored by the helper; losing it lose
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Final
 
 from gateway.xml.hardened import XmlInputError, parse_xml
@@ -131,7 +131,9 @@ class HelperGone(Exception):
 
 
 class ValidationHelper:
-    """One helper process, started on first use (about 0.1 s) and kept for later streams; `close` ends it.
+    """One helper process (`python -m gateway.xml.validate_ahead`, about 30 MB), started on first use (ready in
+    about 0.1 s) and kept for later streams; `close` ends it, and so does the end of the receiving process (the
+    helper stops at the end of its input).
 
     One stream uses the helper at a time; a stream that finds it busy (another thread's) validates in-process.
     Only for the default schema registry: the helper compiles the schema files under ``schemas/`` itself.
@@ -142,7 +144,7 @@ class ValidationHelper:
         the receiving process's next costliest step for a small document after validating it."""
         self._max_bytes = max_bytes
         self._archive_level = archive_level
-        self._process: BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._requests: Connection | None = None
         self._answers: Connection | None = None
         self._capacity = 0
@@ -155,20 +157,23 @@ class ValidationHelper:
     def start(self) -> None:
         """Start the helper process now (it loads in the background) rather than when a stream needs it."""
         with self._starting:
-            if self._process is not None and self._process.is_alive():
+            if self._process is not None and self._process.poll() is None:
                 return
             self.discard()
-            ctx = multiprocessing.get_context("spawn")  # not fork: the receiving process runs threads
-            request_reader, request_writer = ctx.Pipe(duplex=False)
-            answer_reader, answer_writer = ctx.Pipe(duplex=False)
-            self._capacity = _enlarge(request_writer)
-            _enlarge(answer_writer)
-            process = ctx.Process(target=_serve, name="validation-helper", daemon=True,
-                                  args=(request_reader, answer_writer, self._max_bytes, self._archive_level))
-            process.start()
-            request_reader.close()  # the helper's ends: with ours closed, a dead helper shows as end of file
-            answer_writer.close()
-            self._process, self._requests, self._answers = process, request_writer, answer_reader
+            # A fresh interpreter running this module: not fork (the receiving process runs threads) and not
+            # multiprocessing's spawn (which would import the caller's main module again in the helper).
+            level = -1 if self._archive_level is None else self._archive_level
+            process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(self._max_bytes), str(level)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            assert process.stdin is not None and process.stdout is not None
+            requests = Connection(os.dup(process.stdin.fileno()), readable=False)
+            answers = Connection(os.dup(process.stdout.fileno()), writable=False)
+            process.stdin.close()
+            process.stdout.close()
+            self._capacity = _enlarge(requests)
+            _enlarge(answers)
+            self._process, self._requests, self._answers = process, requests, answers
             self._in_flight.clear()
             self._answered = False
 
@@ -207,16 +212,16 @@ class ValidationHelper:
         self._in_flight.clear()
         if process is None:
             return
-        if not at_once and process.is_alive():
+        if not at_once and process.poll() is None:
             try:
                 assert requests is not None
                 requests.send_bytes(b"")
-                process.join(timeout=5)
-            except OSError:
+                process.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
-        if process.is_alive():
+        if process.poll() is None:
             process.kill()  # not terminate: a stopped (hung) process would hold SIGTERM until continued
-        process.join()
+        process.wait()
         for connection in (requests, answers):
             if connection is not None:
                 connection.close()
@@ -382,3 +387,17 @@ class Verdicts:
             self._ticket_batch[ticket] = self._sent
             self._batch_ticket[self._sent] = ticket
             self._sent += 1
+
+
+def _main(argv: Sequence[str]) -> None:
+    """The helper process: `python -m gateway.xml.validate_ahead MAX_BYTES ARCHIVE_LEVEL` (-1: no archive copy),
+    batches on stdin, answers on stdout."""
+    requests = Connection(os.dup(0), writable=False)
+    answers = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # anything printed goes to stderr, never into the answers
+    level = int(argv[2])
+    _serve(requests, answers, int(argv[1]), None if level < 0 else level)
+
+
+if __name__ == "__main__":
+    _main(sys.argv)

@@ -98,7 +98,7 @@ _RUN = 500  # messages stored together by receive_many: bounds the transaction a
 # 32,766 parameters per statement, three per point in the known-points query.
 _RUN_SERIES = 5_000
 # receive_many hands the XSD validation of small documents to a helper process when there are at least this many:
-# starting the helper costs about 0.1 s, a few hundred small messages' worth of the validation it takes over.
+# a helper takes about 0.1 s to be ready (the stream validates itself meanwhile), so for fewer it is not started.
 VALIDATION_HELPER_FROM = 100
 
 

@@ -64,8 +64,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
 def _executemany_sqlite(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], dialect: Dialect) -> None:
     import sqlite3
 
-    statement, processors = _sqlite_insert(table, tuple(rows[0]), dialect)  # every row has the same keys
-    columns = tuple(rows[0])
+    columns = tuple(rows[0])  # every row has the same keys
+    statement, processors = _sqlite_insert(table, columns, dialect)
     params = []
     for row in rows:
         values = [row[name] for name in columns]

@@ -26,7 +26,8 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from gateway.billing import (
+from gateway.catalogue import load_catalogue
+from gateway.rating.core import (
     AccountingPoint,
     Agreement,
     EnergyBatch,
@@ -38,8 +39,7 @@ from gateway.billing import (
     product_energy_charges,
     rate_energy,
 )
-from gateway.billing.decimal_oracle import reference_energy_amounts, reference_line_amounts
-from gateway.catalogue import load_catalogue
+from tests.support.decimal_oracle import reference_energy_amounts, reference_line_amounts
 
 ROOT = Path(__file__).resolve().parents[1]
 FI = "10YFI-1--------U"

@@ -39,14 +39,16 @@ from bench.bench_rating import (
     roofline_seconds,
 )
 from bench.common import backends, fresh_database, print_table
-from gateway.billing import EnergyBatch, Grid, PriceSeries, product_energy_charges, rate_energy
 from gateway.catalogue import load_catalogue
 from gateway.domain.identifiers import make_gsrn
-from gateway.rating import active_catalogue, import_prices, load_metering_matrix, load_prices, store_catalogue
+from gateway.rating.batch import load_metering_matrix
+from gateway.rating.catalogues import active_catalogue, store_catalogue
+from gateway.rating.core import EnergyBatch, Grid, PriceSeries, product_energy_charges, rate_energy
+from gateway.rating.prices import import_prices, load_prices
 from gateway.rating.service import ENERGY_PRODUCT
 from gateway.store.db import make_engine
 from gateway.store.migrate import upgrade
-from gateway.store.tables import MeteringSeries
+from gateway.store.tables import MeteringSeriesRow
 from outbox.types import utcnow
 
 INSERT_CHUNK = 250
@@ -76,7 +78,7 @@ def populate(engine: Engine, grid: Grid, energy: np.ndarray, prices: list[PriceS
             "transaction_id": f"bench-{i}-{a}", "message_pk": 0, "received_at": now,
         } for i in range(lo, min(lo + chunk, len(points))) for a, b in slices]
         with Session(engine) as s, s.begin():
-            s.execute(insert(MeteringSeries), rows)
+            s.execute(insert(MeteringSeriesRow), rows)
     return points
 
 

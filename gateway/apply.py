@@ -20,6 +20,7 @@ from sqlmodel import col
 
 from gateway.domain.acknowledgement import Acknowledgement
 from gateway.domain.agreement import AgreementEndNotice, SalesAgreementEvent
+from gateway.domain.codes import ACK_STATUS
 from gateway.domain.customer import CustomerEvent
 from gateway.domain.identifiers import PersonalIdentityCode
 from gateway.domain.masterdata import AccountingPointMasterData
@@ -28,12 +29,12 @@ from gateway.domain.metering import MeteringTransaction
 from gateway.store.metering import SeriesKey, next_versions, pack
 from gateway.store.queries import insert_rows
 from gateway.store.tables import (
-    AccountingPoint,
-    Customer,
-    MeteringSeries,
+    AccountingPointRow,
+    CustomerRow,
+    MeteringSeriesRow,
     OutboundMessage,
     ParkedMessage,
-    SalesAgreement,
+    SalesAgreementRow,
 )
 from outbox import enqueue, enqueue_many
 from outbox.types import utcnow
@@ -124,7 +125,7 @@ def store_metering_batch(
         events.setdefault(message_pk, (header, []))[1].append(
             {"accounting_point": t.accounting_point, "start": t.start.isoformat(), "end": t.end.isoformat(),
              "resolution": key.resolution, "version": version})
-    insert_rows(session, MeteringSeries.__table__, rows)  # type: ignore[attr-defined]
+    insert_rows(session, MeteringSeriesRow.__table__, rows)  # type: ignore[attr-defined]
     enqueue_many(session, TOPIC_METERING, [
         ({"message_pk": message_pk, "sender": header.juridical_sender, "series": series}, header.message_id)
         for message_pk, (header, series) in events.items()
@@ -132,7 +133,7 @@ def store_metering_batch(
 
 
 def _store_accounting_point(session: Session, t: AccountingPointMasterData, message_pk: int, now: datetime) -> str:
-    session.add(AccountingPoint(
+    session.add(AccountingPointRow(
         gsrn=t.accounting_point, valid_from=t.start_of_occurrence, grid_area=t.grid_area,
         metering_method=t.metering_method, resolution=t.resolution, main_fuse=t.fuse_size,
         tax_category=t.tax_category, attributes=to_json(t), message_pk=message_pk, received_at=now,
@@ -161,7 +162,7 @@ def _store_customer(session: Session, t: CustomerEvent, message_pk: int, now: da
     masked = ident.masked if isinstance(ident, PersonalIdentityCode) else (
         PersonalIdentityCode(full).masked if full and _looks_like_identity_code(full) else full)
     key = _customer_key(ident)
-    row = Customer(
+    row = CustomerRow(
         customer_key=key, name=c.display_name, identification_type=c.identification_type,
         identification=full, identification_masked=masked, attributes=to_json(t),
         message_pk=message_pk, received_at=now,
@@ -176,7 +177,7 @@ def _store_agreement(
     session: Session, header: MessageHeader, t: SalesAgreementEvent, message_pk: int, now: datetime
 ) -> str:
     details = t.agreement
-    session.add(SalesAgreement(
+    session.add(SalesAgreementRow(
         accounting_point=t.accounting_point,
         agreement_id=t.agreement_id,
         supplier_gln=(details.supplier if details and details.supplier else header.juridical_recipient),
@@ -201,11 +202,11 @@ def active_agreements(session: Session, agreement_id: str | None, accounting_poi
     whichever of them it gives."""
     if not agreement_id and not accounting_point:
         return []
-    q = select(col(SalesAgreement.id)).where(col(SalesAgreement.status) == "active")
+    q = select(col(SalesAgreementRow.id)).where(col(SalesAgreementRow.status) == "active")
     if agreement_id:
-        q = q.where(col(SalesAgreement.agreement_id) == agreement_id)
+        q = q.where(col(SalesAgreementRow.agreement_id) == agreement_id)
     if accounting_point:
-        q = q.where(col(SalesAgreement.accounting_point) == accounting_point)
+        q = q.where(col(SalesAgreementRow.accounting_point) == accounting_point)
     return [row_id for row_id in session.execute(q).scalars() if row_id is not None]
 
 
@@ -214,7 +215,7 @@ def _end_agreement(session: Session, t: AgreementEndNotice, message_pk: int, now
     if not ids:  # the event check refuses such a notice; a race with another end notice lands here
         raise ValueError(f"end notice for agreement {t.agreement_id} / {t.accounting_point}: none active")
     session.execute(
-        update(SalesAgreement).where(col(SalesAgreement.id).in_(ids))
+        update(SalesAgreementRow).where(col(SalesAgreementRow.id).in_(ids))
         .values(end=t.end_of_occurrence, status="ended", ended_by_message_pk=message_pk)
     )
     enqueue(session, TOPIC_AGREEMENT, {"accounting_point": t.accounting_point, "agreement_id": t.agreement_id,
@@ -227,7 +228,7 @@ def _record_acknowledgement(session: Session, header: MessageHeader, ack: Acknow
     errors = [{"code": r.code, "text": r.text} for r in ack.event_reasons] + [
         {"code": r.code, "text": r.text, "series": d.series_id} for d in ack.series_details for r in d.reasons
     ]
-    status = {"BA01": "accepted", "BA02": "rejected", "BA03": "partially_accepted"}.get(ack.reason_code, "answered")
+    status = ACK_STATUS.get(ack.reason_code, "answered")
     session.execute(
         update(OutboundMessage)
         .where(col(OutboundMessage.message_id) == original)

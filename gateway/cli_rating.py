@@ -17,10 +17,10 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gateway.billing import PeriodHeldError, PricedLine
 from gateway.config import Settings
 from gateway.rating.assignments import AssignmentSpec, assign_product, list_assignments, read_assignment_csv
 from gateway.rating.catalogues import active_catalogue, load_catalogue_file
+from gateway.rating.core import PeriodHeldError, PricedLine
 from gateway.rating.errors import RatingInputError
 from gateway.rating.heat import import_heat_csv
 from gateway.rating.prices import FINLAND, import_price_file

@@ -22,7 +22,6 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.billing.calendar import local_midnight_utc
 from gateway.bootstrap import build_registry
 from gateway.config import PROJECT_ROOT, Settings
 from gateway.datahub_pull import DatahubPuller
@@ -30,19 +29,16 @@ from gateway.datahub_sim import DatahubSimulator, FaultInjector, parse_fault_rul
 from gateway.datahub_sim.background import serve_simulator
 from gateway.outbound import send_to_datahub
 from gateway.parties import add_party
-from gateway.rating import (
-    AssignmentSpec,
-    active_catalogue,
-    assign_product,
-    import_price_file,
-    load_catalogue_file,
-)
+from gateway.rating.assignments import AssignmentSpec, assign_product
+from gateway.rating.catalogues import active_catalogue, load_catalogue_file
+from gateway.rating.core.calendar import local_midnight_utc
+from gateway.rating.prices import import_price_file
 from gateway.rating.service import latest_rating, rate_and_record
 from gateway.receive import Receiver
 from gateway.soap.datahub_client import DatahubClient
 from gateway.store.db import make_engine
 from gateway.store.migrate import current_revision, upgrade
-from gateway.store.tables import MessageRecord, MeteringSeries, OutboundMessage, ParkedMessage
+from gateway.store.tables import MessageRecord, MeteringSeriesRow, OutboundMessage, ParkedMessage
 from mappings import samples
 from outbox.admin import status
 from outbox.worker import Worker
@@ -171,8 +167,8 @@ def run_demo(settings: Settings, *, fresh: bool = True) -> int:
         out.append(f"parked        {parked} metering messages waited for {LATE_POINT}'s master data; "
                    f"{released} released and applied when it arrived")
         with Session(engine) as s:
-            series = s.execute(select(func.count()).select_from(MeteringSeries)).scalar_one()
-            dst = s.execute(select(func.count()).where(col(MeteringSeries.positions) == 92)).scalar_one()
+            series = s.execute(select(func.count()).select_from(MeteringSeriesRow)).scalar_one()
+            dst = s.execute(select(func.count()).where(col(MeteringSeriesRow.positions) == 92)).scalar_one()
         out.append(f"metering      {series} series stored ({dst} of them on 29.3.2026 with 92 quarter hours)")
 
         # The group's own DSO data: the network product of every point (after the pull, so that the late point

@@ -38,6 +38,7 @@ from gateway.apply import (
     release_parked_for,
     store_metering_batch,
 )
+from gateway.domain.codes import ACK_STATUS
 from gateway.domain.message import DatahubMessage, MessageHeader
 from gateway.parties import PartyInfo, party_info
 from gateway.process_rules import check_process
@@ -49,13 +50,13 @@ from gateway.store.tables import (
     UQ_MESSAGE,
     UQ_SERIES_VERSION,
     UQ_TRANSACTION,
-    AccountingPoint,
+    AccountingPointRow,
     MessageRecord,
     ParkedMessage,
     Party,
     PartyQueueItem,
     RawMessage,
-    SalesAgreement,
+    SalesAgreementRow,
     TransactionRecord,
 )
 from gateway.validation import EC, CheckResult, EventError, TransactionResult, check_message, known_in
@@ -557,7 +558,7 @@ class Receiver:
             return replace(draft, status=PARKED, level=EVENT, check=check, waiting_for=waiting,
                            errors=self._event_issues(check), reason_code=None)
         reason = check.reason_code
-        status = {"BA01": ACCEPTED, "BA02": REJECTED, "BA03": PARTIALLY_ACCEPTED}[reason]
+        status = ACK_STATUS[reason]
         return replace(draft, status=status, level=EVENT if status != ACCEPTED else None, reason_code=reason,
                        check=check, errors=self._event_issues(check))
 
@@ -573,9 +574,9 @@ class Receiver:
         if not wanted:
             return set()
         query = union(
-            select(col(AccountingPoint.gsrn)).where(in_values(session, col(AccountingPoint.gsrn), wanted)),
-            select(col(SalesAgreement.accounting_point))
-            .where(in_values(session, col(SalesAgreement.accounting_point), wanted)),
+            select(col(AccountingPointRow.gsrn)).where(in_values(session, col(AccountingPointRow.gsrn), wanted)),
+            select(col(SalesAgreementRow.accounting_point))
+            .where(in_values(session, col(SalesAgreementRow.accounting_point), wanted)),
             select(col(ProductAssignmentRow.accounting_point))
             .where(in_values(session, col(ProductAssignmentRow.accounting_point), wanted)),
         )
@@ -794,7 +795,7 @@ class Receiver:
         if check.only_ordering_errors:
             return PARKED
         reason = check.reason_code
-        record.status = {"BA01": ACCEPTED, "BA02": REJECTED, "BA03": PARTIALLY_ACCEPTED}[reason]
+        record.status = ACK_STATUS[reason]
         record.level = EVENT if record.status != ACCEPTED else None
         record.reason_code = reason
         record.errors = [i.to_dict() for i in self._event_issues(check)] or None

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.billing.series import PriceSeries
+from gateway.domain.periods import RESOLUTION_MINUTES
+from gateway.rating.core.series import PriceSeries
 
 NAMESPACES = {
     "urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:0": "iec62325-451-3-publication_v7_0.xsd",
@@ -22,7 +23,6 @@ NAMESPACES = {
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "entsoe"
 DAY_AHEAD_DOCUMENT_TYPE = "A44"
-RESOLUTIONS = {"PT15M": 15, "PT60M": 60, "PT1H": 60}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
 
 
@@ -122,9 +122,9 @@ def _period(
     start = _instant(period.findtext("p:timeInterval/p:start", namespaces=ns), "Period start")
     end = _instant(period.findtext("p:timeInterval/p:end", namespaces=ns), "Period end")
     resolution_text = period.findtext("p:resolution", namespaces=ns) or ""
-    if resolution_text not in RESOLUTIONS:
+    if resolution_text not in RESOLUTION_MINUTES:
         raise PriceDocumentError(f"resolution {resolution_text!r} is not supported")
-    minutes = RESOLUTIONS[resolution_text]
+    minutes = RESOLUTION_MINUTES[resolution_text]
     count, rest = divmod(end - start, timedelta(minutes=minutes))
     if rest or count <= 0:
         raise PriceDocumentError(f"period {start}…{end} is not a whole number of {resolution_text}")

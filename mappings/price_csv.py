@@ -12,7 +12,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from gateway.billing.series import PriceSeries
+from gateway.rating.core.series import PriceSeries
 
 HEADER = ["start_utc", "end_utc", "eur_per_mwh"]
 

@@ -1,4 +1,4 @@
-"""Catalogue file → ``gateway.billing.catalogue.Catalogue``; the format is documented in catalogue/README.md.
+"""Catalogue file → ``gateway.rating.core.catalogue.Catalogue``; the format is documented in catalogue/README.md.
 
 Money and rates are written as strings (or integers) so that they stay exact; TOML/YAML floats are
 rejected. Dates are local Helsinki days (validity starts at local midnight); ``valid_to`` is exclusive and
@@ -18,8 +18,8 @@ import yaml
 from stdnum import iban as iban_number
 from stdnum.fi import ytunnus
 
-from gateway.billing.calendar import local_midnight_utc
-from gateway.billing.catalogue import (
+from gateway.rating.core.calendar import local_midnight_utc
+from gateway.rating.core.catalogue import (
     BasicFeeFormula,
     CalendarRules,
     Catalogue,
@@ -33,8 +33,8 @@ from gateway.billing.catalogue import (
     TaxRow,
     VatKind,
 )
-from gateway.billing.dated import Dated, DatedTable, Validity
-from gateway.billing.money import to_quanta
+from gateway.rating.core.dated import Dated, DatedTable, Validity
+from gateway.rating.core.money import to_quanta
 
 SUPPORTED_FORMAT_VERSIONS = (1,)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -30,6 +30,14 @@ class AckReasonCode(StrEnum):
     PARTIALLY_ACCEPTED = "BA03"
 
 
+# What an ACK's reason code says about the message it answers: the status in our registries, both ways.
+ACK_STATUS: Final[dict[str, str]] = {
+    AckReasonCode.ACCEPTED: "accepted",
+    AckReasonCode.REJECTED: "rejected",
+    AckReasonCode.PARTIALLY_ACCEPTED: "partially_accepted",
+}
+
+
 class Role(StrEnum):
     """`EnergyBusinessProcessRole`."""
 

@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 
 HELSINKI: Final = ZoneInfo("Europe/Helsinki")
 
-FIXED_STEPS: Final[dict[str, timedelta]] = {
-    "PT15M": timedelta(minutes=15),
-    "PT1H": timedelta(hours=1),
-}
+# Every fixed-length resolution the product meets: Datahub's PT15M and PT1H, ENTSO-E's PT15M and PT60M.
+RESOLUTION_MINUTES: Final[dict[str, int]] = {"PT15M": 15, "PT1H": 60, "PT60M": 60}
+FIXED_STEPS: Final[dict[str, timedelta]] = {code: timedelta(minutes=m) for code, m in RESOLUTION_MINUTES.items()}
 CALENDAR_RESOLUTIONS: Final = frozenset({"P1D", "P1M", "P1Y"})
 
 

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.apply import release_parked_for
-from gateway.billing.catalogue import Catalogue, Segment
 from gateway.domain.identifiers import is_valid_gsrn
+from gateway.rating.core.catalogue import Catalogue, Segment
 from gateway.rating.errors import RatingInputError
 from gateway.store.rating_tables import ProductAssignmentRow
 from outbox.types import utcnow

@@ -21,11 +21,11 @@ import numpy.typing as npt
 from sqlalchemy import Select, String, select, type_coerce
 from sqlalchemy.engine import Connection
 
-from gateway.billing.calendar import Grid
-from gateway.billing.quality import Quality
+from gateway.rating.core.calendar import Grid
+from gateway.rating.core.quality import Quality
 from gateway.rating.service import ENERGY_PRODUCT
 from gateway.store.metering import QUALITY_DTYPE, VALUES_DTYPE
-from gateway.store.tables import MeteringSeries
+from gateway.store.tables import MeteringSeriesRow
 
 RESOLUTION_OF_MINUTES = {15: "PT15M", 60: "PT1H"}
 
@@ -52,7 +52,7 @@ def _binary_rows(connection: Connection, query: Select[Any]) -> Sequence[Any]:
 
 
 def _query(connection: Connection, grid: Grid, accounting_points: Sequence[str] | None) -> Sequence[Any]:
-    t = MeteringSeries.__table__.c  # type: ignore[attr-defined]
+    t = MeteringSeriesRow.__table__.c  # type: ignore[attr-defined]
     sqlite = connection.dialect.name == "sqlite"
     # On SQLite the instants stay the stored text (naive UTC, lexically ordered): parsing 10^5 timestamps
     # per month costs more than the rest of the load; the few distinct period starts are parsed once.

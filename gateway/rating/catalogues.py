@@ -28,8 +28,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.billing.catalogue import Catalogue
 from gateway.catalogue import CatalogueFormatError, parse_catalogue
+from gateway.rating.core.catalogue import Catalogue
 from gateway.rating.errors import RatingInputError
 from gateway.store.rating_tables import CatalogueVersion
 from outbox.types import utcnow

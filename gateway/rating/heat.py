@@ -24,13 +24,13 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from gateway.billing.quality import Quality
 from gateway.domain.identifiers import is_valid_gsrn
+from gateway.rating.core.quality import Quality
 from gateway.rating.errors import RatingInputError
 from gateway.rating.handlers import TOPIC_METERING
 from gateway.rating.service import ENERGY_PRODUCT
 from gateway.store.metering import QUALITY_DTYPE, VALUES_DTYPE, SeriesKey, next_versions
-from gateway.store.tables import MeteringSeries
+from gateway.store.tables import MeteringSeriesRow
 from outbox import enqueue
 from outbox.types import utcnow
 
@@ -137,7 +137,7 @@ def store_heat_series(session: Session, accounting_point: str, series: list[Heat
         "quality": np.asarray(s.quality, dtype=QUALITY_DTYPE).tobytes(),
         "transaction_id": str(uuid.uuid4()), "message_pk": NO_MESSAGE, "received_at": now,
     } for s, key, version in zip(series, keys, versions, strict=True)]
-    session.execute(insert(MeteringSeries), rows)
+    session.execute(insert(MeteringSeriesRow), rows)
     stored = [{"accounting_point": accounting_point, "start": r["period_start"].isoformat(),
                "end": r["period_end"].isoformat(), "resolution": r["resolution"], "version": r["version"]}
               for r in rows]

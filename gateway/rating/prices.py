@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.billing.series import PriceSeries
+from gateway.rating.core.series import PriceSeries
 from gateway.rating.errors import RatingInputError
 from gateway.store.rating_tables import SpotPrice, SpotPriceImport
 from mappings.entsoe_prices import PriceDocumentError, parse_day_ahead_prices, validate

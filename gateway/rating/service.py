@@ -4,7 +4,7 @@ Inputs, all read in the caller's session: the active catalogue, the point's late
 through the catalogue's TaxCategory mapping, main fuse), its product assignments, its F04 agreements (the
 latest row per agreement id; the ProductCode picks the retail product), the latest version of every
 stored metering period (active energy, electricity or heat) and the latest spot prices. The pure
-``gateway.billing.rate_period`` does the rest. When several agreements cover the period (a product change
+``gateway.rating.core.rate_period`` does the rest. When several agreements cover the period (a product change
 or a move), each is rated for its own days and the network/heat products are rated once, with the first.
 
 A rated period is stored as revision 1; re-rating stores revision n+1 only when the lines changed, with
@@ -26,23 +26,23 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.billing import AccountingPoint, Agreement, PricedLine, ProductAssignment, delta_lines, rate_period
-from gateway.billing.calendar import HELSINKI, add_months, local_midnight_utc
-from gateway.billing.catalogue import Segment
-from gateway.billing.series import MeteringSeries as CoreSeries
 from gateway.domain.codes import Product as MeteringProduct
+from gateway.domain.periods import RESOLUTION_MINUTES
 from gateway.rating.catalogues import ActiveCatalogue, active_catalogue
+from gateway.rating.core import AccountingPoint, Agreement, PricedLine, ProductAssignment, delta_lines, rate_period
+from gateway.rating.core.calendar import HELSINKI, add_months, local_midnight_utc
+from gateway.rating.core.catalogue import Segment
+from gateway.rating.core.series import MeteringSeries as CoreSeries
 from gateway.rating.errors import RatingInputError
 from gateway.rating.prices import load_prices
 from gateway.store.metering import latest_series, unpack
 from gateway.store.rating_tables import ProductAssignmentRow, RatingResult, SpotPrice
-from gateway.store.tables import AccountingPoint as PointRow
-from gateway.store.tables import SalesAgreement
+from gateway.store.tables import AccountingPointRow as PointRow
+from gateway.store.tables import SalesAgreementRow
 from outbox.types import utcnow
 
 # E66 allows only the ebIX energy product codes; heat meters report with the active-energy code too.
 ENERGY_PRODUCT = MeteringProduct.ACTIVE_ENERGY.value
-RESOLUTION_MINUTES = {"PT15M": 15, "PT1H": 60, "PT60M": 60}
 _FUSE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*A?\s*$")
 
 
@@ -76,9 +76,10 @@ def _overlaps(start: date, end: date | None, first: date, last: date) -> bool:
 
 def _agreements(session: Session, gsrn: str, first: date, end: date) -> list[tuple[int, Agreement]]:
     rows = session.execute(
-        select(SalesAgreement).where(col(SalesAgreement.accounting_point) == gsrn).order_by(col(SalesAgreement.id))
+        select(SalesAgreementRow).where(col(SalesAgreementRow.accounting_point) == gsrn)
+        .order_by(col(SalesAgreementRow.id))
     ).scalars().all()
-    latest: dict[str, SalesAgreement] = {}
+    latest: dict[str, SalesAgreementRow] = {}
     for row in rows:  # an F04 update is a new row of the same agreement id: the last one counts
         latest[row.agreement_id or f"row:{row.id}"] = row
     found = []

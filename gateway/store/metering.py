@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.billing.quality import Quality
 from gateway.domain.metering import MeteringTransaction
+from gateway.rating.core.quality import Quality
 from gateway.store.queries import in_values
-from gateway.store.tables import MeteringSeries
+from gateway.store.tables import MeteringSeriesRow
 
 VALUES_DTYPE = np.dtype("<i8")
 QUALITY_DTYPE = np.dtype("u1")
@@ -39,7 +39,7 @@ def _micro_units(txn: MeteringTransaction, n: int) -> np.ndarray:
     return np.fromiter(txn.micro_units(), dtype=VALUES_DTYPE, count=n)
 
 
-def unpack(row: MeteringSeries) -> tuple[np.ndarray, np.ndarray]:
+def unpack(row: MeteringSeriesRow) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(row.values, dtype=VALUES_DTYPE), np.frombuffer(row.quality, dtype=QUALITY_DTYPE)
 
 
@@ -64,14 +64,15 @@ def next_versions(session: Session, keys: list[SeriesKey]) -> list[int]:
     last = max(k.period_start for k in keys)
     rows = session.execute(
         select(
-            col(MeteringSeries.accounting_point), col(MeteringSeries.product), col(MeteringSeries.resolution),
-            col(MeteringSeries.period_start), col(MeteringSeries.period_end), func.max(col(MeteringSeries.version)),
+            col(MeteringSeriesRow.accounting_point), col(MeteringSeriesRow.product),
+            col(MeteringSeriesRow.resolution), col(MeteringSeriesRow.period_start),
+            col(MeteringSeriesRow.period_end), func.max(col(MeteringSeriesRow.version)),
         )
-        .where(in_values(session, col(MeteringSeries.accounting_point), points),
-               col(MeteringSeries.period_start).between(first, last))
+        .where(in_values(session, col(MeteringSeriesRow.accounting_point), points),
+               col(MeteringSeriesRow.period_start).between(first, last))
         .group_by(
-            col(MeteringSeries.accounting_point), col(MeteringSeries.product), col(MeteringSeries.resolution),
-            col(MeteringSeries.period_start), col(MeteringSeries.period_end),
+            col(MeteringSeriesRow.accounting_point), col(MeteringSeriesRow.product), col(MeteringSeriesRow.resolution),
+            col(MeteringSeriesRow.period_start), col(MeteringSeriesRow.period_end),
         )
     ).all()
     latest = {SeriesKey(*row[:5]): int(row[5]) for row in rows}
@@ -84,16 +85,16 @@ def next_versions(session: Session, keys: list[SeriesKey]) -> list[int]:
 
 def latest_series(
     session: Session, accounting_point: str, start: datetime, end: datetime, *, as_of: datetime | None = None
-) -> list[MeteringSeries]:
+) -> list[MeteringSeriesRow]:
     """For each stored period overlapping [start, end): its highest version received by `as_of` (default now)."""
-    q = select(MeteringSeries).where(
-        col(MeteringSeries.accounting_point) == accounting_point,
-        col(MeteringSeries.period_start) < end,
-        col(MeteringSeries.period_end) > start,
+    q = select(MeteringSeriesRow).where(
+        col(MeteringSeriesRow.accounting_point) == accounting_point,
+        col(MeteringSeriesRow.period_start) < end,
+        col(MeteringSeriesRow.period_end) > start,
     )
     if as_of is not None:
-        q = q.where(col(MeteringSeries.received_at) <= as_of)
-    best: dict[tuple[str, str, datetime, datetime], MeteringSeries] = {}
+        q = q.where(col(MeteringSeriesRow.received_at) <= as_of)
+    best: dict[tuple[str, str, datetime, datetime], MeteringSeriesRow] = {}
     for row in session.execute(q).scalars():
         key = (row.product, row.resolution, row.period_start, row.period_end)
         if key not in best or row.version > best[key].version:

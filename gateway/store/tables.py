@@ -99,7 +99,7 @@ class TransactionRecord(SQLModel, table=True):
     errors: list[dict[str, Any]] | None = _json()
 
 
-class AccountingPoint(SQLModel, table=True):
+class AccountingPointRow(SQLModel, table=True):
     """E58 master data, one row per received version; the current one has the latest valid_from."""
 
     __tablename__ = "accounting_point"
@@ -117,7 +117,7 @@ class AccountingPoint(SQLModel, table=True):
     received_at: datetime = _ts()
 
 
-class Customer(SQLModel, table=True):
+class CustomerRow(SQLModel, table=True):
     """F01 customer data. The personal identity code is kept for business use but never shown in full."""
 
     __tablename__ = "customer"
@@ -133,7 +133,7 @@ class Customer(SQLModel, table=True):
     received_at: datetime = _ts()
 
 
-class SalesAgreement(SQLModel, table=True):
+class SalesAgreementRow(SQLModel, table=True):
     """F04 agreements and F06 end notices applied to them."""
 
     __tablename__ = "sales_agreement"
@@ -154,7 +154,7 @@ class SalesAgreement(SQLModel, table=True):
     received_at: datetime = _ts()
 
 
-class MeteringSeries(SQLModel, table=True):
+class MeteringSeriesRow(SQLModel, table=True):
     """One version of one accounting point's series over one period, values packed.
 
     values: little-endian int64 micro-units (quantity × 10^6, exact for QTY's six decimals);

@@ -13,29 +13,26 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.billing import AccountingPoint, Agreement, Grid, PeriodHeldError, ProductAssignment, rate_period
-from gateway.billing.calendar import local_midnight_utc
-from gateway.billing.quality import Quality
-from gateway.billing.series import MeteringSeries as CoreSeries
 from gateway.config import Settings
-from gateway.rating import (
-    AssignmentSpec,
-    RatingInputError,
-    active_catalogue,
-    assign_product,
-    import_price_file,
-    list_assignments,
-    load_catalogue_file,
-    load_metering_matrix,
-    load_prices,
-    parse_price_file,
+from gateway.rating.assignments import AssignmentSpec, assign_product, list_assignments
+from gateway.rating.batch import load_metering_matrix
+from gateway.rating.catalogues import active_catalogue, load_catalogue_file, store_catalogue
+from gateway.rating.core import AccountingPoint, Agreement, Grid, PeriodHeldError, ProductAssignment, rate_period
+from gateway.rating.core.calendar import local_midnight_utc
+from gateway.rating.core.quality import Quality
+from gateway.rating.core.series import MeteringSeries as CoreSeries
+from gateway.rating.errors import RatingInputError
+from gateway.rating.handlers import register_rating_handlers
+from gateway.rating.heat import parse_heat_csv, store_heat_series
+from gateway.rating.prices import import_price_file, load_prices, parse_price_file
+from gateway.rating.service import (
+    latest_rating,
+    line_from_json,
+    line_to_json,
     rate_accounting_point,
     rate_and_record,
-    register_rating_handlers,
-    store_catalogue,
+    rerate,
 )
-from gateway.rating.heat import parse_heat_csv, store_heat_series
-from gateway.rating.service import latest_rating, line_from_json, line_to_json, rerate
 from gateway.store.rating_tables import RatingResult, SpotPrice
 from outbox import HandlerRegistry
 from outbox.schema import outbox_message

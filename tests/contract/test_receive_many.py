@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.receive import ACCEPTED, CHANNEL_CLI, CHANNEL_DATAHUB, DUPLICATE, ReceiveOutcome, Receiver
-from gateway.store.tables import MessageRecord, MeteringSeries, ParkedMessage, RawMessage, TransactionRecord
+from gateway.store.tables import MessageRecord, MeteringSeriesRow, ParkedMessage, RawMessage, TransactionRecord
 from gateway.xml.validate_ahead import Verdicts, second_core_available
 from mappings import samples
 from outbox.schema import outbox_message
@@ -84,7 +84,7 @@ def _state(engine: Engine) -> dict[str, Any]:
         return {
             "series": sorted(
                 (r.accounting_point, r.period_start, r.version, r.values, r.transaction_id)
-                for r in s.execute(select(MeteringSeries)).scalars()),
+                for r in s.execute(select(MeteringSeriesRow)).scalars()),
             "messages": sorted(
                 (r.message_id or "", r.status, r.reason_code or "", r.transactions)
                 for r in s.execute(select(MessageRecord)).scalars()),
@@ -146,7 +146,7 @@ def test_plain_metering_messages_are_stored_as_one_run(engine: Engine, monkeypat
     assert [o.result for o in outcomes] == [ACCEPTED] * len(messages)
     assert single_commits == [], "every message went into the run"
     with Session(engine) as s:
-        assert len(s.execute(select(MeteringSeries)).all()) == len(messages)
+        assert len(s.execute(select(MeteringSeriesRow)).all()) == len(messages)
 
 
 def test_two_concurrent_group_commits_of_the_same_messages_store_each_once(engine: Engine) -> None:
@@ -171,7 +171,7 @@ def test_two_concurrent_group_commits_of_the_same_messages_store_each_once(engin
     for i in range(len(messages)):
         assert sorted(r[i].result for r in results) in ([ACCEPTED, DUPLICATE], [DUPLICATE, ACCEPTED])
     with Session(engine) as s:
-        assert len(s.execute(select(MeteringSeries)).all()) == len(messages)
+        assert len(s.execute(select(MeteringSeriesRow)).all()) == len(messages)
         assert len(s.execute(select(MessageRecord)).all()) == len(messages) + len(P)
 
 
@@ -213,7 +213,7 @@ def test_a_run_that_loses_a_race_hands_out_each_outcome_once_it_is_durable(
             handed_out.append(outcome.result)
     assert handed_out == [ACCEPTED, ACCEPTED]
     with Session(engine) as s:
-        assert len(s.execute(select(MeteringSeries)).all()) == 2, "exactly the handed-out ones are stored"
+        assert len(s.execute(select(MeteringSeriesRow)).all()) == 2, "exactly the handed-out ones are stored"
 
 
 def test_bulk_and_single_inserts_store_the_same_values(engine: Engine, second_engine: Engine) -> None:

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from gateway.bootstrap import build_registry
 from gateway.config import Settings
-from gateway.rating import AssignmentSpec, active_catalogue, assign_product, load_catalogue_file
+from gateway.rating.assignments import AssignmentSpec, assign_product
+from gateway.rating.catalogues import active_catalogue, load_catalogue_file
 from gateway.receive import (
     ACCEPTED,
     CHANNEL_DATAHUB,
@@ -32,14 +33,14 @@ from gateway.store.metering import SeriesKey, latest_series, next_versions, unpa
 from gateway.store.queries import insert_rows
 from gateway.store.tables import (
     UQ_TRANSACTION,
-    AccountingPoint,
-    Customer,
+    AccountingPointRow,
+    CustomerRow,
     MessageRecord,
-    MeteringSeries,
+    MeteringSeriesRow,
     ParkedMessage,
     PartyQueueItem,
     RawMessage,
-    SalesAgreement,
+    SalesAgreementRow,
     TransactionRecord,
 )
 from gateway.xml.hardened import parse_xml
@@ -65,7 +66,7 @@ def _count(engine: Engine, table: type) -> int:
 
 
 def _domain_counts(engine: Engine) -> tuple[int, ...]:
-    return tuple(_count(engine, t) for t in (MeteringSeries, AccountingPoint, Customer, SalesAgreement))
+    return tuple(_count(engine, t) for t in (MeteringSeriesRow, AccountingPointRow, CustomerRow, SalesAgreementRow))
 
 
 def _master_data(receiver: Receiver) -> None:
@@ -85,8 +86,8 @@ def test_metering_series_are_versioned_and_history_is_kept(receiver: Receiver, e
 
     start, end = datetime(2026, 1, 14, 22, tzinfo=UTC), datetime(2026, 1, 15, 22, tzinfo=UTC)
     with Session(engine) as s:
-        versions = s.execute(select(MeteringSeries.version).where(MeteringSeries.accounting_point == POINT_1)
-                             .order_by(MeteringSeries.version)).scalars().all()
+        versions = s.execute(select(MeteringSeriesRow.version).where(MeteringSeriesRow.accounting_point == POINT_1)
+                             .order_by(MeteringSeriesRow.version)).scalars().all()
         assert versions == [1, 2, 3], "a later message for the same period is a new version, not an overwrite"
         (latest,) = latest_series(s, POINT_1, start, end)
         (as_of_first,) = latest_series(s, POINT_1, start, end, as_of=between)
@@ -111,7 +112,7 @@ def test_the_next_version_counts_only_the_same_period_whatever_else_the_point_ha
 
     with Session(engine) as s, s.begin():
         for n, version in ((0, 1), (1, 1), (1, 2), (2, 1), (5, 1)):  # other days, and a corrected one
-            s.add(MeteringSeries(accounting_point=POINT_1, product="8716867000030", unit="kWh", resolution="PT15M",
+            s.add(MeteringSeriesRow(accounting_point=POINT_1, product="8716867000030", unit="kWh", resolution="PT15M",
                                  period_start=first + n * day, period_end=first + (n + 1) * day, version=version,
                                  positions=96, values=bytes(768), quality=bytes(96), transaction_id=f"t{n}{version}",
                                  message_pk=1, received_at=datetime.now(UTC)))
@@ -126,8 +127,8 @@ def test_dst_days_are_accepted_with_92_and_100_quarters(receiver: Receiver, engi
         out = receiver.receive(fixture(name), authenticated_gln=DSO, channel=CHANNEL_SOAP)
         assert out.result == ACCEPTED, out.errors
         with Session(engine) as s:
-            positions = set(s.execute(select(MeteringSeries.positions)
-                                      .where(MeteringSeries.message_pk == out.message_pk)).scalars())
+            positions = set(s.execute(select(MeteringSeriesRow.positions)
+                                      .where(MeteringSeriesRow.message_pk == out.message_pk)).scalars())
         assert positions == {expected}
 
 
@@ -176,7 +177,7 @@ def test_two_concurrent_deliveries_of_one_message_exactly_one_wins(receiver: Rec
     for t in threads:
         t.join()
     assert sorted(results) == [ACCEPTED, DUPLICATE, DUPLICATE, DUPLICATE]
-    assert _count(engine, MeteringSeries) == 50
+    assert _count(engine, MeteringSeriesRow) == 50
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("invalid-schema-*.xml")), ids=lambda p: p.name)
@@ -196,7 +197,7 @@ def test_event_errors_give_a_negative_ack_with_datahub_style_codes(receiver: Rec
                            channel=CHANNEL_SOAP)
     assert (out.result, out.reason_code) == (REJECTED, "BA02") and not out.is_fault
     assert out.ack is not None and b"BA02" in out.ack and b"EC.GW.113" in out.ack
-    assert _count(engine, MeteringSeries) == 0
+    assert _count(engine, MeteringSeriesRow) == 0
 
     unknown = receiver.receive(fixture("invalid-event-e66-unknown-accounting-point.xml"), authenticated_gln=DSO,
                                channel=CHANNEL_SOAP)
@@ -209,7 +210,7 @@ def test_a_bundle_with_some_unknown_points_is_partially_accepted(receiver: Recei
     assert (out.result, out.reason_code) == (PARTIALLY_ACCEPTED, "BA03")
     assert {e.code for e in out.errors} == {"EC.MPT.115"} and len(out.errors) == 47
     assert out.ack is not None and out.ack.count(b"SeriesDetail") >= 47
-    assert _count(engine, MeteringSeries) == 3
+    assert _count(engine, MeteringSeriesRow) == 3
 
 
 def test_process_rules_refuse_wrong_senders(receiver: Receiver, engine: Engine) -> None:
@@ -222,7 +223,7 @@ def test_process_rules_refuse_wrong_senders(receiver: Receiver, engine: Engine) 
         b"e66-winter-0001", b"e66-winter-0001-b")
     out = receiver.receive(as_supplier, authenticated_gln=samples.OTHER_SUPPLIER_GLN, channel=CHANNEL_SOAP)
     assert out.is_fault and "PRC.ROLE_NOT_ALLOWED" in {e.code for e in out.errors}
-    assert _count(engine, MeteringSeries) == 0
+    assert _count(engine, MeteringSeriesRow) == 0
 
 
 def test_a_message_for_a_recipient_that_is_not_ours_is_refused(receiver: Receiver, engine: Engine) -> None:
@@ -231,13 +232,13 @@ def test_a_message_for_a_recipient_that_is_not_ours_is_refused(receiver: Receive
         samples.OUR_SUPPLIER_GLN.encode(), samples.OTHER_SUPPLIER_GLN.encode())
     out = receiver.receive(body, authenticated_gln=DSO, channel=CHANNEL_SOAP)
     assert out.is_fault and "PRC.NOT_OUR_PARTY" in {e.code for e in out.errors}
-    assert _count(engine, MeteringSeries) == 0
+    assert _count(engine, MeteringSeriesRow) == 0
 
 
 def test_pulled_metering_data_waits_parked_for_its_master_data(receiver: Receiver, engine: Engine) -> None:
     out = receiver.receive(fixture("e66-winter-day-pt15m.xml"), authenticated_gln=DSO, channel=CHANNEL_DATAHUB,
                            allow_parking=True)
-    assert out.result == PARKED and _count(engine, MeteringSeries) == 0
+    assert out.result == PARKED and _count(engine, MeteringSeriesRow) == 0
     with Session(engine) as s:
         (parked,) = s.execute(select(ParkedMessage)).scalars().all()
     assert parked.waiting_for == [POINT_1] and parked.released_at is None
@@ -250,7 +251,7 @@ def test_pulled_metering_data_waits_parked_for_its_master_data(receiver: Receive
         record = s.get(MessageRecord, out.message_pk)
         released = s.execute(select(ParkedMessage)).scalar_one()
     assert record is not None and record.status == ACCEPTED and released.released_at is not None
-    assert _count(engine, MeteringSeries) == 1
+    assert _count(engine, MeteringSeriesRow) == 1
 
 
 def test_hostile_documents_are_refused_and_change_nothing(receiver: Receiver, engine: Engine) -> None:
@@ -272,8 +273,8 @@ def test_master_data_and_agreements_are_stored_without_showing_identity_codes(
         out = receiver.receive(fixture(name), authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB)
         assert out.result == ACCEPTED, (name, out.errors)
     with Session(engine) as s:
-        customer = s.execute(select(Customer)).scalar_one()
-        agreement = s.execute(select(SalesAgreement)).scalar_one()
+        customer = s.execute(select(CustomerRow)).scalar_one()
+        agreement = s.execute(select(SalesAgreementRow)).scalar_one()
     assert customer.identification_masked == "131052-****"
     assert "131052-308T" not in str(customer.attributes)
     assert agreement.product_code and agreement.status == "ended" and agreement.end is not None
@@ -315,7 +316,7 @@ def test_master_data_that_commits_while_metering_data_is_being_parked_still_rele
     with Session(engine) as s:
         record = s.get(MessageRecord, out.message_pk)
     assert record is not None and record.status == ACCEPTED
-    assert _count(engine, MeteringSeries) == 1
+    assert _count(engine, MeteringSeriesRow) == 1
 
 
 def test_a_parked_message_is_applied_once_however_many_releases_arrive(receiver: Receiver, engine: Engine) -> None:
@@ -328,7 +329,7 @@ def test_a_parked_message_is_applied_once_however_many_releases_arrive(receiver:
         assert receiver.retry_parked(s, parked_id) == ACCEPTED
     with Session(engine) as s, s.begin():
         assert receiver.retry_parked(s, parked_id) == "gone"
-    assert _count(engine, MeteringSeries) == 1 and out.result == PARKED
+    assert _count(engine, MeteringSeriesRow) == 1 and out.result == PARKED
 
 
 def test_validate_stores_nothing_even_when_the_message_id_collides(receiver: Receiver, engine: Engine) -> None:
@@ -426,4 +427,4 @@ def test_heat_readings_parked_for_an_unknown_meter_go_when_the_meter_gets_its_he
         record = s.get(MessageRecord, out.message_pk)
         released = s.execute(select(ParkedMessage)).scalar_one()
     assert record is not None and record.status == ACCEPTED and released.released_at is not None
-    assert _count(engine, MeteringSeries) == 1
+    assert _count(engine, MeteringSeriesRow) == 1

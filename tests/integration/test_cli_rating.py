@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy.orm import Session
 
 from gateway import cli
-from gateway.billing import Grid
-from gateway.billing.calendar import local_midnight_utc
 from gateway.cli_rating import register
 from gateway.config import load_settings
-from gateway.rating import rate_accounting_point
+from gateway.rating.core import Grid
+from gateway.rating.core.calendar import local_midnight_utc
+from gateway.rating.service import rate_accounting_point
 from gateway.store.db import make_engine
 from tests.support.rating_store import (
     DEMO_CATALOGUE,

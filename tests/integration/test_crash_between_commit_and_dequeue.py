@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.datahub_sim import DatahubSimulator
-from gateway.store.tables import AccountingPoint, MessageRecord, MeteringSeries, RawMessage, TransactionRecord
+from gateway.store.tables import AccountingPointRow, MessageRecord, MeteringSeriesRow, RawMessage, TransactionRecord
 from mappings import samples
 from tests.support.pipeline import register_parties
 from tests.support.simulator_thread import RunningSimulator, serve_simulator
@@ -37,7 +37,7 @@ POINTS = [samples.gsrn(n) for n in (1, 2, 3)]
 def _counts(engine: Engine) -> dict[str, int]:
     with Session(engine) as s:
         return {t.__name__: int(s.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in (AccountingPoint, MessageRecord, TransactionRecord, MeteringSeries)}
+                for t in (AccountingPointRow, MessageRecord, TransactionRecord, MeteringSeriesRow)}
 
 
 def _command(run: RunningSimulator, database_url: str, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
@@ -86,9 +86,10 @@ def test_a_worker_killed_between_commit_and_dequeue_loses_nothing_and_applies_no
         assert summary["dequeued"] == len(queued) - crash_after + 1
         assert run.sim.queue(SUPPLIER) == []
 
-    assert _counts(engine) == {"AccountingPoint": 3, "MessageRecord": 5, "TransactionRecord": 6, "MeteringSeries": 6}
+    assert _counts(engine) == {
+        "AccountingPointRow": 3, "MessageRecord": 5, "TransactionRecord": 6, "MeteringSeriesRow": 6}
     with Session(engine) as s:
-        versions = set(s.execute(select(col(MeteringSeries.version))).scalars())
+        versions = set(s.execute(select(col(MeteringSeriesRow.version))).scalars())
         raw = int(s.execute(select(func.count()).select_from(RawMessage)).scalar_one())
     assert versions == {1}, "the re-read message created no second version"
     assert raw == 5, "a duplicate is answered from the registry, not archived again"
@@ -107,7 +108,8 @@ def test_the_long_running_worker_drains_the_queue_and_stops_cleanly_on_sigterm(
         try:
             run.sim.enqueue(SUPPLIER, samples.e66_message(DATAHUB, SUPPLIER, POINTS[:1], date(2026, 3, 29)))
             deadline = time.monotonic() + 60
-            while (run.sim.queue(SUPPLIER) or _counts(engine)["MeteringSeries"] == 0) and time.monotonic() < deadline:
+            while ((run.sim.queue(SUPPLIER) or _counts(engine)["MeteringSeriesRow"] == 0)
+                   and time.monotonic() < deadline):
                 assert worker.poll() is None, worker.communicate()
                 time.sleep(0.05)
             worker.send_signal(signal.SIGTERM)
@@ -118,4 +120,5 @@ def test_the_long_running_worker_drains_the_queue_and_stops_cleanly_on_sigterm(
                 worker.wait()
         assert worker.returncode == 0, stderr
         assert run.sim.queue(SUPPLIER) == []
-    assert _counts(engine) == {"AccountingPoint": 1, "MessageRecord": 2, "TransactionRecord": 1, "MeteringSeries": 1}
+    assert _counts(engine) == {
+        "AccountingPointRow": 1, "MessageRecord": 2, "TransactionRecord": 1, "MeteringSeriesRow": 1}

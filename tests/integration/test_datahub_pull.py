@@ -28,7 +28,7 @@ from gateway.datahub_settings import DatahubConfigError, DatahubSettings, datahu
 from gateway.datahub_sim import DatahubSimulator, FaultInjector, parse_fault_rule
 from gateway.receive import ACCEPTED, DUPLICATE, PARKED, REJECTED, SCHEMA, Receiver
 from gateway.soap.datahub_client import DatahubClient
-from gateway.store.tables import AccountingPoint, MessageRecord, MeteringSeries, ParkedMessage, SalesAgreement
+from gateway.store.tables import AccountingPointRow, MessageRecord, MeteringSeriesRow, ParkedMessage, SalesAgreementRow
 from gateway.xml.hardened import parse_xml
 from mappings import samples
 from outbox.worker import Worker
@@ -129,15 +129,16 @@ def test_a_scenario_folder_is_ingested_in_order_and_the_queue_ends_empty(
     assert run.sim.queue(SUPPLIER) == []
     assert puller.poll_once().idle
     with Session(engine) as s:
-        versions = s.execute(select(col(MeteringSeries.accounting_point), col(MeteringSeries.positions),
-                                    col(MeteringSeries.version)).order_by(col(MeteringSeries.id))).all()
+        versions = s.execute(select(col(MeteringSeriesRow.accounting_point), col(MeteringSeriesRow.positions),
+                                    col(MeteringSeriesRow.version)).order_by(col(MeteringSeriesRow.id))).all()
     point = samples.gsrn
     assert [tuple(v) for v in versions] == [
         (point(1), 92, 1), (point(2), 92, 1), (point(3), 92, 1),  # DST spring day
         (point(1), 92, 2),  # the correction is a second version of the same period
         (point(2), 100, 1), (point(3), 100, 1),  # DST autumn day
     ]
-    assert (count(engine, AccountingPoint), count(engine, SalesAgreement), count(engine, MessageRecord)) == (3, 1, 8)
+    counts = (count(engine, AccountingPointRow), count(engine, SalesAgreementRow), count(engine, MessageRecord))
+    assert counts == (3, 1, 8)
 
 
 def test_metering_data_that_overtakes_its_master_data_is_parked_and_released(
@@ -153,7 +154,7 @@ def test_metering_data_that_overtakes_its_master_data_is_parked_and_released(
     assert [(p.queue, p.document_type, p.result) for p in result.pulled] == [
         ("BB02", "E66", PARKED), ("BB01", "E58", ACCEPTED)]
     assert all(p.dequeued for p in result.pulled), "a parked message is committed, so it is dequeued"
-    assert count(engine, MeteringSeries) == 0
+    assert count(engine, MeteringSeriesRow) == 0
     with Session(engine) as s:
         parked = s.execute(select(ParkedMessage)).scalar_one()
     assert parked.waiting_for == [samples.gsrn(1)] and parked.released_at is None
@@ -164,7 +165,7 @@ def test_metering_data_that_overtakes_its_master_data_is_parked_and_released(
         parked = s.execute(select(ParkedMessage)).scalar_one()
         record = s.get(MessageRecord, parked.message_pk)
     assert parked.released_at is not None and record is not None and record.status == ACCEPTED
-    assert count(engine, MeteringSeries) == 1
+    assert count(engine, MeteringSeriesRow) == 1
     assert run.sim.queue(SUPPLIER) == []
 
 
@@ -178,7 +179,8 @@ def test_the_same_message_delivered_twice_has_one_effect(serve: Serve, make_pull
     assert [(p.document_type, p.result) for p in result.pulled] == [
         ("E58", ACCEPTED), ("E58", DUPLICATE), ("E66", ACCEPTED), ("E66", DUPLICATE)]
     assert run.sim.faults.fired("peekMessage", "duplicate") == 2
-    assert (count(engine, AccountingPoint), count(engine, MeteringSeries), count(engine, MessageRecord)) == (1, 1, 2)
+    counts = (count(engine, AccountingPointRow), count(engine, MeteringSeriesRow), count(engine, MessageRecord))
+    assert counts == (1, 1, 2)
     assert run.sim.queue(SUPPLIER) == []
 
 
@@ -198,7 +200,8 @@ def test_a_failed_dequeue_is_read_again_answered_as_duplicate_and_dequeued(
     second = puller.poll_once()
     assert [(p.document_type, p.result, p.dequeued) for p in second.pulled] == [
         ("E58", DUPLICATE, True), ("E66", ACCEPTED, True)]
-    assert (count(engine, AccountingPoint), count(engine, MeteringSeries), count(engine, MessageRecord)) == (1, 1, 2)
+    counts = (count(engine, AccountingPointRow), count(engine, MeteringSeriesRow), count(engine, MessageRecord))
+    assert counts == (1, 1, 2)
     assert run.sim.queue(SUPPLIER) == []
 
 
@@ -215,7 +218,7 @@ def test_5xx_answers_and_timeouts_are_retried_and_nothing_is_lost(
     assert [p.result for p in result.pulled] == [ACCEPTED] * 4 and result.errors == 0
     assert run.sim.faults.fired("peekMessage", "http_5xx") == 2 and run.sim.faults.fired("peekMessage", "timeout") == 1
     assert run.sim.faults.fired("dequeueMessage", "timeout") == 1
-    assert (count(engine, AccountingPoint), count(engine, MeteringSeries)) == (3, 3)
+    assert (count(engine, AccountingPointRow), count(engine, MeteringSeriesRow)) == (3, 3)
     assert run.sim.queue(SUPPLIER) == []
 
 
@@ -232,7 +235,7 @@ def test_when_retries_run_out_the_pass_ends_and_the_next_one_continues(
     assert [(p.result, p.dequeued) for p in failed_dequeue.pulled] == [(ACCEPTED, False)]
     recovered = puller.poll_once()
     assert [(p.result, p.dequeued) for p in recovered.pulled] == [(DUPLICATE, True)]
-    assert count(engine, AccountingPoint) == 1 and run.sim.queue(SUPPLIER) == []
+    assert count(engine, AccountingPointRow) == 1 and run.sim.queue(SUPPLIER) == []
 
 
 def test_a_poison_message_is_recorded_as_rejected_dequeued_and_does_not_block_the_queue(
@@ -251,7 +254,7 @@ def test_a_poison_message_is_recorded_as_rejected_dequeued_and_does_not_block_th
     assert [(r.message_id, r.status, r.level) for r in records][:2] == [
         ("e58-bad", REJECTED, SCHEMA), ("e58-bad-2", REJECTED, "event")]
     assert records[0].errors and all(e["line"] for e in records[0].errors), "schema errors keep line numbers"
-    assert count(engine, AccountingPoint) == 1
+    assert count(engine, AccountingPointRow) == 1
     assert run.sim.queue(SUPPLIER) == []
 
 
@@ -281,7 +284,7 @@ def test_the_loop_survives_failures_backs_off_while_idle_and_stops_on_request(
     assert not loop.is_alive() and pulled == [2]
     # Bounded backoff: at most one empty peek per 0.08 s (± jitter) once the delay has grown.
     assert 2 <= idle_peeks <= 15
-    assert count(engine, MeteringSeries) == 1
+    assert count(engine, MeteringSeriesRow) == 1
 
 
 def test_max_messages_limits_a_pass(serve: Serve, make_puller: MakePuller, engine: Engine) -> None:
@@ -310,7 +313,7 @@ def test_the_command_pulls_once_and_prints_a_summary(
     summary = json.loads(capsys.readouterr().out)
     assert summary == {"pulled": 2, "dequeued": 2, "results": {"accepted": 2}, "transport_errors": 0,
                        "pipeline_errors": 0, "dequeue_failures": 0}
-    assert count(engine, MeteringSeries) == 1
+    assert count(engine, MeteringSeriesRow) == 1
     assert main_pull(parser.parse_args(["--once"]), Settings(database_url=database_url)) == 2, "no endpoint"
     not_ours = Settings(database_url=database_url, raw={"datahub": {"our_gln": samples.OTHER_SUPPLIER_GLN}})
     run.sim.enqueue(SUPPLIER, e66([1], seed=5))

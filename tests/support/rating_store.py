@@ -12,11 +12,11 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from gateway.apply import TOPIC_METERING
-from gateway.billing.calendar import local_midnight_utc
 from gateway.domain.identifiers import make_gsrn
+from gateway.rating.core.calendar import local_midnight_utc
 from gateway.rating.service import ENERGY_PRODUCT
 from gateway.store.metering import SeriesKey, next_versions
-from gateway.store.tables import AccountingPoint, MeteringSeries, SalesAgreement
+from gateway.store.tables import AccountingPointRow, MeteringSeriesRow, SalesAgreementRow
 from outbox import enqueue
 from outbox.types import utcnow
 
@@ -30,13 +30,13 @@ HEAT_POINT = make_gsrn("64300757400000003")
 
 def add_master_data(session: Session, gsrn: str, *, tax_category: str | None = "1", fuse: str | None = "3x25",
                     valid_from: date = date(2020, 1, 1)) -> None:
-    session.add(AccountingPoint(gsrn=gsrn, valid_from=local_midnight_utc(valid_from), resolution="PT15M",
+    session.add(AccountingPointRow(gsrn=gsrn, valid_from=local_midnight_utc(valid_from), resolution="PT15M",
                                 main_fuse=fuse, tax_category=tax_category, message_pk=1, received_at=utcnow()))
 
 
 def add_agreement(session: Session, gsrn: str, product: str, start: date, end: date | None = None,
                   agreement_id: str = "A-1") -> None:
-    session.add(SalesAgreement(accounting_point=gsrn, agreement_id=agreement_id, start=local_midnight_utc(start),
+    session.add(SalesAgreementRow(accounting_point=gsrn, agreement_id=agreement_id, start=local_midnight_utc(start),
                                end=None if end is None else local_midnight_utc(end), product_code=product,
                                status="active", message_pk=1, received_at=utcnow()))
 
@@ -60,7 +60,7 @@ def add_metering(
     resolution = "PT15M" if minutes == 15 else "PT1H"
     key = SeriesKey(gsrn, ENERGY_PRODUCT, resolution, start, end)
     (version,) = next_versions(session, [key])
-    session.execute(insert(MeteringSeries), [{
+    session.execute(insert(MeteringSeriesRow), [{
         "accounting_point": gsrn, "product": ENERGY_PRODUCT, "unit": unit, "resolution": resolution,
         "period_start": start, "period_end": end, "version": version, "positions": len(values),
         "values": values.tobytes(), "quality": codes.tobytes(), "transaction_id": f"t-{gsrn}-{version}",

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from gateway.billing import (
+from gateway.catalogue import CatalogueFormatError, load_catalogue, parse_catalogue
+from gateway.rating.core import (
     AccountingPoint,
     Grid,
     MeteringSeries,
@@ -22,8 +23,7 @@ from gateway.billing import (
     local_midnight_utc,
     rate_period,
 )
-from gateway.billing.catalogue import MissingDataPolicy, Segment
-from gateway.catalogue import CatalogueFormatError, load_catalogue, parse_catalogue
+from gateway.rating.core.catalogue import MissingDataPolicy, Segment
 
 DEMO = Path(__file__).resolve().parents[2] / "catalogue" / "demo.toml"
 D = Decimal

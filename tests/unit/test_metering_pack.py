@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.billing.quality import Quality
 from gateway.domain.metering import MeteringTransaction, micro_units_of_texts
+from gateway.rating.core.quality import Quality
 from gateway.store.metering import pack
 
 # QTY_F8_6: at most 8 integer and 6 fraction digits, never negative.

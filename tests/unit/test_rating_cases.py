@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.billing import (
+from gateway.catalogue import load_catalogue
+from gateway.rating.core import (
     AccountingPoint,
     Agreement,
     Grid,
@@ -23,7 +24,6 @@ from gateway.billing import (
     local_midnight_utc,
     rate_period,
 )
-from gateway.catalogue import load_catalogue
 from mappings.entsoe_prices import parse_day_ahead_prices
 
 ROOT = Path(__file__).resolve().parents[2]

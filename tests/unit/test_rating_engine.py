@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.billing import EnergyCharge, Grid, PriceSeries, product_energy_charges, rate_energy
-from gateway.billing.engine import EXACT_LIMIT
 from gateway.catalogue import load_catalogue
+from gateway.rating.core import EnergyCharge, Grid, PriceSeries, product_energy_charges, rate_energy
+from gateway.rating.core.engine import EXACT_LIMIT
 
 CATALOGUE = load_catalogue(Path(__file__).resolve().parents[2] / "catalogue" / "demo.toml")
 FI = "10YFI-1--------U"

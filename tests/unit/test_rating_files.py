@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.billing.quality import Quality
 from gateway.domain.identifiers import make_gsrn
-from gateway.rating import RatingInputError, parse_heat_csv, read_assignment_csv
+from gateway.rating.assignments import read_assignment_csv
+from gateway.rating.core.quality import Quality
+from gateway.rating.errors import RatingInputError
+from gateway.rating.heat import parse_heat_csv
 
 POINT = make_gsrn("64300757400000001")
 T0 = datetime(2026, 1, 31, 22, tzinfo=UTC)

@@ -11,7 +11,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.billing import (
+from gateway.catalogue import load_catalogue
+from gateway.rating.core import (
     AccountingPoint,
     Agreement,
     Grid,
@@ -23,8 +24,7 @@ from gateway.billing import (
     Quality,
     rate_period,
 )
-from gateway.billing.decimal_oracle import reference_energy_amounts, reference_line_amounts
-from gateway.catalogue import load_catalogue
+from tests.support.decimal_oracle import reference_energy_amounts, reference_line_amounts
 
 CATALOGUE = load_catalogue(Path(__file__).resolve().parents[2] / "catalogue" / "demo.toml")
 FI = "10YFI-1--------U"

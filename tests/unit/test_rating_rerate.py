@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.billing import (
+from gateway.catalogue import load_catalogue
+from gateway.rating.core import (
     AccountingPoint,
     Agreement,
     Grid,
@@ -21,8 +22,7 @@ from gateway.billing import (
     delta_lines,
     rate_period,
 )
-from gateway.billing.rerate import total
-from gateway.catalogue import load_catalogue
+from gateway.rating.core.rerate import total
 
 CATALOGUE = load_catalogue(Path(__file__).resolve().parents[2] / "catalogue" / "demo.toml")
 FI = "10YFI-1--------U"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from gateway.billing import PricedLine, vat_breakdown
-from gateway.billing.vat import VatLine
+from gateway.rating.core import PricedLine, vat_breakdown
+from gateway.rating.core.vat import VatLine
 
 D = Decimal
 T0, T1 = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC)

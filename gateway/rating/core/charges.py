@@ -15,12 +15,12 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.align import PricesMissingError, spot_on_grid
-from gateway.billing.calendar import Grid
-from gateway.billing.catalogue import Catalogue, Product, Segment, VatKind
-from gateway.billing.dated import DatedTable
-from gateway.billing.money import from_quanta, to_quanta
-from gateway.billing.series import PriceSeries
+from gateway.rating.core.align import PricesMissingError, spot_on_grid
+from gateway.rating.core.calendar import Grid
+from gateway.rating.core.catalogue import Catalogue, Product, Segment, VatKind
+from gateway.rating.core.dated import DatedTable
+from gateway.rating.core.money import from_quanta, to_quanta
+from gateway.rating.core.series import PriceSeries
 
 VAT_KIND_OF_SEGMENT = {
     Segment.RETAIL: VatKind.ELECTRICITY_SALES,

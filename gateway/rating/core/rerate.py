@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
 
-from gateway.billing.lines import LineKey, PricedLine
+from gateway.rating.core.lines import LineKey, PricedLine
 
 
 def _merge(lines: Iterable[PricedLine]) -> dict[LineKey, PricedLine]:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.money import KWH_PER_UNIT, QUANTA_PER_EUR_PER_KWH
+from gateway.rating.core.money import KWH_PER_UNIT, QUANTA_PER_EUR_PER_KWH
 
 SUPPORTED_RESOLUTIONS = (15, 60)
 

@@ -14,13 +14,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import TypeVar
 
-from gateway.billing.calendar import HELSINKI, local_midnight_utc
-from gateway.billing.catalogue import Catalogue, PriceRow, Product, Segment, VatKind
-from gateway.billing.dated import DatedTable
-from gateway.billing.inputs import AccountingPoint, Agreement, ProductAssignment
-from gateway.billing.money import KWH_PER_UNIT, MICRO, round_cents
-from gateway.billing.quality import Quality
-from gateway.billing.series import MeteringSeries, PriceSeries
+from gateway.rating.core.calendar import HELSINKI, local_midnight_utc
+from gateway.rating.core.catalogue import Catalogue, PriceRow, Product, Segment, VatKind
+from gateway.rating.core.dated import DatedTable
+from gateway.rating.core.inputs import AccountingPoint, Agreement, ProductAssignment
+from gateway.rating.core.money import KWH_PER_UNIT, MICRO, round_cents
+from gateway.rating.core.quality import Quality
+from gateway.rating.core.series import MeteringSeries, PriceSeries
 
 T = TypeVar("T")
 

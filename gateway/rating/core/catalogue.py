@@ -14,8 +14,8 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.calendar import Grid
-from gateway.billing.dated import DatedTable
+from gateway.rating.core.calendar import Grid
+from gateway.rating.core.dated import DatedTable
 
 
 class Segment(StrEnum):

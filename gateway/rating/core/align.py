@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.calendar import Grid
-from gateway.billing.series import PriceSeries
+from gateway.rating.core.calendar import Grid
+from gateway.rating.core.series import PriceSeries
 
 QUARTER = 15
 

@@ -10,16 +10,16 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.calendar import Grid, add_months, first_of_next_month, local_midnight_utc
-from gateway.billing.catalogue import Catalogue, MissingDataPolicy, PowerRule, PriceRow, Product, Segment
-from gateway.billing.charges import EnergyCharge, product_energy_charges
-from gateway.billing.engine import rate_energy
-from gateway.billing.fees import MonthlyCharge, basic_fee_charge, prorated_lines, supply_days
-from gateway.billing.inputs import AccountingPoint, Agreement, ProductAssignment
-from gateway.billing.lines import PricedLine
-from gateway.billing.power import determine_power
-from gateway.billing.quality import MISSING_CODES, Quality
-from gateway.billing.series import MeteringSeries, PriceSeries
+from gateway.rating.core.calendar import Grid, add_months, first_of_next_month, local_midnight_utc
+from gateway.rating.core.catalogue import Catalogue, MissingDataPolicy, PowerRule, PriceRow, Product, Segment
+from gateway.rating.core.charges import EnergyCharge, product_energy_charges
+from gateway.rating.core.engine import rate_energy
+from gateway.rating.core.fees import MonthlyCharge, basic_fee_charge, prorated_lines, supply_days
+from gateway.rating.core.inputs import AccountingPoint, Agreement, ProductAssignment
+from gateway.rating.core.lines import PricedLine
+from gateway.rating.core.power import determine_power
+from gateway.rating.core.quality import MISSING_CODES, Quality
+from gateway.rating.core.series import MeteringSeries, PriceSeries
 
 
 class PeriodHeldError(Exception):

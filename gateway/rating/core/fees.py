@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from gateway.billing.calendar import days_in_month, local_midnight_utc
-from gateway.billing.catalogue import Catalogue, PriceRow, Product
-from gateway.billing.charges import VAT_KIND_OF_SEGMENT, CatalogueGapError
-from gateway.billing.lines import PricedLine
-from gateway.billing.money import UNIT_PRICE_PLACES, div_round_half_up
+from gateway.rating.core.calendar import days_in_month, local_midnight_utc
+from gateway.rating.core.catalogue import Catalogue, PriceRow, Product
+from gateway.rating.core.charges import VAT_KIND_OF_SEGMENT, CatalogueGapError
+from gateway.rating.core.lines import PricedLine
+from gateway.rating.core.money import UNIT_PRICE_PLACES, div_round_half_up
 
 
 @dataclass(frozen=True)

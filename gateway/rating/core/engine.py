@@ -18,10 +18,10 @@ from decimal import Decimal, localcontext
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.charges import EnergyCharge, SegmentInfo
-from gateway.billing.lines import PricedLine
-from gateway.billing.money import KWH_PER_UNIT, MICRO, QUANTA_PER_EUR_PER_KWH, UNIT_PRICE_PLACES, plain
-from gateway.billing.quality import ESTIMATED_CODES, MISSING_CODES
+from gateway.rating.core.charges import EnergyCharge, SegmentInfo
+from gateway.rating.core.lines import PricedLine
+from gateway.rating.core.money import KWH_PER_UNIT, MICRO, QUANTA_PER_EUR_PER_KWH, UNIT_PRICE_PLACES, plain
+from gateway.rating.core.quality import ESTIMATED_CODES, MISSING_CODES
 
 EXACT_LIMIT = float(2**53)
 _CHUNK_POINTS = 128

@@ -10,8 +10,8 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.calendar import epoch_seconds
-from gateway.billing.series import require_utc
+from gateway.rating.core.calendar import epoch_seconds
+from gateway.rating.core.series import require_utc
 
 T = TypeVar("T")
 

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import calendar as _stdcalendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.series import require_utc
+from gateway.domain.periods import HELSINKI, local_midnight_utc
+from gateway.rating.core.series import require_utc
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
-
-
-def local_midnight_utc(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=HELSINKI).astimezone(UTC)
+__all__ = ["HELSINKI", "Grid", "add_months", "days_in_month", "epoch_seconds", "first_of_next_month",
+           "local_midnight_utc"]
 
 
 def days_in_month(day: date) -> int:

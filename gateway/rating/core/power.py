@@ -15,10 +15,10 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.calendar import Grid
-from gateway.billing.catalogue import PowerRule
-from gateway.billing.money import KWH_PER_UNIT, MICRO, plain
-from gateway.billing.quality import ESTIMATED_CODES, MISSING_CODES
+from gateway.rating.core.calendar import Grid
+from gateway.rating.core.catalogue import PowerRule
+from gateway.rating.core.money import KWH_PER_UNIT, MICRO, plain
+from gateway.rating.core.quality import ESTIMATED_CODES, MISSING_CODES
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gateway.billing.lines import PricedLine
-from gateway.billing.money import round_cents
+from gateway.rating.core.lines import PricedLine
+from gateway.rating.core.money import round_cents
 
 
 @dataclass(frozen=True)

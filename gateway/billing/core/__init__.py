@@ -1,0 +1,1 @@
+"""The pure invoicing core: reference numbers, barcodes, due dates, VAT summaries, documents. No database."""

@@ -105,6 +105,10 @@ def _url_host(host: str) -> str:
 async def _serve(settings: Settings, host: str, port: int) -> None:
     runner = web.AppRunner(create_app(settings), access_log=None)  # ours is access_log_middleware
     await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
         await web.TCPSite(runner, host, port).start()
         bound_host, bound_port = (str(runner.addresses[0][0]), int(runner.addresses[0][1])) if runner.addresses \
@@ -121,10 +125,6 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         print(f"gateway serve: GET /health, GET /metrics, SOAP endpoint POST {SOAP_PATH} ({wsdl}); database "
               f"{safe_database_url(settings.database_url)}; one access line per request on stderr; stop with "
               "Ctrl-C or SIGTERM", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()

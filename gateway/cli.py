@@ -39,10 +39,12 @@ import argparse
 import importlib
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gateway.cli_support import (
     CliError,
@@ -82,7 +84,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     before = current_revision(engine)
     try:
         upgrade(engine, args.revision)
-    except CommandError as exc:
+    except CommandError:
         if args.revision in known_revisions():
             raise
         raise CliError(f"unknown revision {args.revision!r}: give `head` (the default) or one of "
@@ -114,6 +116,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if unknown:
         raise CliError(f"no handler for topic(s) {', '.join(unknown)}; topics: {', '.join(sorted(registry.topics))}")
     worker = Worker(engine, registry, settings.outbox, topics=args.topic or None)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before saying so, so that a stop right after it is graceful
+        signal.signal(signum, lambda *_: worker.stop())
     print(f"gateway worker {worker.worker_id} started: topics {', '.join(worker.topics)}; database "
           f"{safe_database_url(settings.database_url)}; stop with Ctrl-C or SIGTERM", flush=True)
     with settled_heap():
@@ -172,18 +176,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_parties_add(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.parties import PartyError, add_party
+    from gateway.parties import PartyError, register_party
 
     engine = make_engine(settings.database_url)
-    _require_migrated(engine)
     try:
-        party = add_party(engine, args.gln, roles=args.role, name=args.name or "", own=args.own, token=args.token,
-                          cert_fingerprint=args.cert_fingerprint, acts_for=args.acts_for or ())
+        party, change = register_party(engine, args.gln, roles=args.role, name=args.name or "", own=args.own,
+                                       token=args.token, cert_fingerprint=args.cert_fingerprint,
+                                       acts_for=args.acts_for or ())
     except PartyError as exc:
         print(f"gateway parties add: {exc}", file=sys.stderr)
         return 2
     print(f"party {party.gln} ({party.name or 'no name'}): roles {', '.join(party.roles)}"
-          f"{', one of ours' if party.own else ''}")
+          f"{', one of ours' if party.own else ''} — {change.describe()}")
     return 0
 
 
@@ -204,29 +208,52 @@ def cmd_parties_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_parties_load(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.parties import PartyError, load_parties_from_config
 
+    if settings.config_path is None:
+        raise CliError("parties load reads [[parties]] from the configuration file: give --config FILE or set "
+                       "GATEWAY_CONFIG (gateway.example.toml shows the format)")
     engine = make_engine(settings.database_url)
-    _require_migrated(engine)
     try:
-        count = load_parties_from_config(engine, settings.raw)
-    except (PartyError, KeyError) as exc:
-        print(f"gateway parties load: {exc}", file=sys.stderr)
+        changes = load_parties_from_config(engine, settings.raw, replace=args.replace)
+    except PartyError as exc:
+        print(f"gateway parties load: {settings.config_path}: {exc}", file=sys.stderr)
         return 2
-    print(f"loaded {count} part{'y' if count == 1 else 'ies'} from the configuration file")
+    for change in changes:
+        print(change.describe())
+    added = sum(c.new for c in changes)
+    updated = sum(bool(c.changed) for c in changes)
+    print(f"{settings.config_path}: {len(changes)} part{'y' if len(changes) == 1 else 'ies'}: {added} added, "
+          f"{updated} updated, {len(changes) - added - updated} unchanged")
     return 0
 
 
-def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str, bytes | str]]:
-    """Each file's business document (unwrapped from a SOAP envelope if needed), or the reason it can't be read;
+class Unreadable(NamedTuple):
+    """A file that is refused before the pipeline sees it (nothing of it is stored)."""
+
+    code: str
+    text: str
+
+
+def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str, bytes | Unreadable]]:
+    """Each file's business document (unwrapped from a SOAP envelope if needed), or why it is not read;
     one file at a time, so that a day's worth of files never sits in memory at once."""
     from gateway.soap.envelope import SoapRequestError, unwrap_business_document
-    from gateway.xml.hardened import XmlInputError
+    from gateway.xml.hardened import XML_TOO_LARGE, XmlInputError
 
     for path in paths:
         try:
             with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > max_bytes:
+                    yield path, Unreadable(XML_TOO_LARGE, f"{path} is {size} bytes; the limit is {max_bytes} bytes "
+                                                          "(GATEWAY_MAX_MESSAGE_BYTES)")
+                    continue
                 data = fh.read(max_bytes + 1)
         except OSError as exc:
-            yield path, f"cannot read {path}: {exc.strerror}"
+            yield path, Unreadable("CLI.UNREADABLE", f"cannot read {path}: {exc.strerror}")
+            continue
+        if len(data) > max_bytes:  # grew while we read it, or not a regular file
+            yield path, Unreadable(XML_TOO_LARGE, f"{path} is more than {max_bytes} bytes, the limit "
+                                                  "(GATEWAY_MAX_MESSAGE_BYTES)")
             continue
         try:
             yield path, unwrap_business_document(data, max_bytes=max_bytes)
@@ -295,12 +322,12 @@ def _ingest_files(args: argparse.Namespace, receiver: Receiver, settings: Settin
     batch: list[tuple[str, bytes]] = []
     batch_bytes = 0
     for path, document in _read_documents(args.files, settings.max_message_bytes):
-        if isinstance(document, str):
+        if isinstance(document, Unreadable):
             flush(batch)
             batch_bytes = 0
-            error = {"code": "CLI.UNREADABLE", "text": document}
+            error = {"code": document.code, "text": document.text}
             print(json.dumps({"file": path, "message_id": None, "document_type": None, "result": REJECTED,
-                              "reason_code": "CLI.UNREADABLE", "errors": [error]}))
+                              "reason_code": document.code, "errors": [error]}))
             rejected = True
         elif not store:
             one(path, document)

@@ -103,7 +103,7 @@ class Commands:
             configure: Configure | str | None = None) -> argparse.ArgumentParser:
         """Add subcommand ``name``; ``run(args, settings) -> exit status``. ``run`` and ``configure`` (a function
         adding the arguments) may be ``"module:function"`` strings: imported only when the command runs."""
-        parser = self._subparsers.add_parser(name, help=help, description=help)
+        parser: argparse.ArgumentParser = self._subparsers.add_parser(name, help=help, description=help)
         parser.set_defaults(command=Command(self._prefix + name, run, database))
         if configure is not None:
             self._subparsers.defer(name, configure)
@@ -112,7 +112,8 @@ class Commands:
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
         """The older ``register(subparsers)`` form: a parser whose ``set_defaults(func=handler)`` names the
         handler; it runs like ``add``'s, with the ``MIGRATED`` check."""
-        return self._subparsers.add_parser(name, **kwargs)
+        parser: argparse.ArgumentParser = self._subparsers.add_parser(name, **kwargs)
+        return parser
 
     def group(self, name: str, *, help: str) -> Commands:
         """A command with subcommands of its own (`gateway outbox status`)."""

@@ -57,16 +57,16 @@ class Settings:
 
 def _number(value: object, name: str, kind: type[int] | type[float], *, positive: bool = True) -> Any:
     """``value`` as ``kind``, refusing booleans, fractions for integers, and (by default) anything ≤ 0."""
+    expected = "a whole number" if kind is int else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{name} must be {expected}, got {value!r}")
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = kind(value)  # type: ignore[arg-type]
-        if kind is int and isinstance(value, float) and value != number:
-            raise ValueError
-    except (TypeError, ValueError):
-        expected = "a whole number" if kind is int else "a number"
+        number = kind(value)
+    except ValueError:
         raise ConfigError(f"{name} must be {expected}, got {value!r}") from None
-    if number < 0 or (positive and number == 0) or number != number:  # the last one: NaN
+    if kind is int and isinstance(value, float) and value != number:
+        raise ConfigError(f"{name} must be {expected}, got {value!r}")
+    if number < 0 or (positive and number == 0) or number != number or number == float("inf"):  # NaN, ∞
         raise ConfigError(f"{name} must be {'positive' if positive else 'zero or more'}, got {value!r}")
     return number
 
@@ -110,7 +110,7 @@ def database_url_problem(url: str) -> str | None:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         return f"{_safe(url)!r} is not a database URL; use {DATABASE_URL_FORMS}"
-    backend, _, driver = parsed.drivername.partition("+")  # not get_driver_name(): it loads the dialect
+    backend = parsed.drivername.partition("+")[0]  # not get_driver_name(): it loads the dialect
     if backend == "sqlite":
         if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
             return f"SQLite is reached through Python's own driver: use sqlite:///PATH, not {parsed.drivername}://"

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import ssl
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -137,6 +138,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"Datahub simulator started: listening on {url} (WSDL: {url}?wsdl){queued}; "
               "stop with Ctrl-C", flush=True)
 
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: the server is cleaned up
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             run_simulator(
@@ -155,6 +157,10 @@ def main(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def server_ssl_context(cert: Path | None, key: Path | None, client_ca: Path | None) -> ssl.SSLContext | None:

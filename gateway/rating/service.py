@@ -105,10 +105,7 @@ def _uncovered(first: date, end: date, agreements: Sequence[Agreement]) -> tuple
     for agreement in sorted(agreements, key=lambda a: a.start):
         if agreement.start > cursor:
             gaps.append((cursor, min(agreement.start, end)))
-        if agreement.end is None:
-            cursor = end
-        else:
-            cursor = max(cursor, agreement.end)
+        cursor = end if agreement.end is None else max(cursor, agreement.end)
         if cursor >= end:
             break
     if cursor < end:

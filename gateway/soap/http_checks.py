@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.access_log import note
 from gateway.soap import envelope
@@ -36,8 +37,7 @@ def _size(value: int) -> str:
     return f"{value:,} bytes".replace(",", " ")
 
 
-def soap_request_checks(path: str, max_body_bytes: int) -> Callable[[web.Request, Handler],
-                                                                     Awaitable[web.StreamResponse]]:
+def soap_request_checks(path: str, max_body_bytes: int) -> Middleware:
     """Middleware checking POSTs to ``path``; other requests pass untouched."""
 
     @web.middleware

@@ -22,5 +22,6 @@ RUN pip install -e . && python -m compileall -q gateway outbox mappings
 USER gateway
 VOLUME ["/var/lib/gateway"]
 EXPOSE 8080
+# Set GATEWAY_PUBLIC_URL (e.g. https://gateway.example.fi) to the address market parties use: the WSDL names it.
 ENTRYPOINT ["gateway"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

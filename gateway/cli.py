@@ -1,56 +1,125 @@
-"""`gateway …`: the command line of the Datahub gateway."""
+"""`gateway …`: the command line of the Datahub gateway.
+
+How commands are built (every command, including those of other modules):
+
+* A command module has a function ``register(commands: Commands)`` and is named once in ``COMMAND_MODULES``
+  below — one line per module::
+
+      def register(commands: Commands) -> None:
+          p = commands.add("bill", cmd_bill, help="rate and invoice a month")            # a plain command
+          p.add_argument("--month", required=True)
+          runs = commands.group("invoices", help="issued invoices")                      # `gateway invoices …`
+          runs.add("list", cmd_invoices_list, help="list invoices", database=Database.MIGRATED)
+          commands.add("provider-sim", "gateway.payments.sim:main", help="…",            # code imported only
+                       configure="gateway.payments.sim:configure_parser",                 # when it runs
+                       database=Database.NONE)
+
+  A handler is ``handler(args, settings) -> exit status``.
+* **Lazy imports.** `gateway --help` imports every command module, so a command module imports only the
+  standard library and `gateway.cli_support` at module level; everything else is imported inside the handler,
+  or named as a ``"module:function"`` string for ``run`` / ``configure`` (then even the command's arguments are
+  defined only when it is on the command line). `tests/integration/test_cli_doors.py` fails when `--help`
+  loads SQLAlchemy, lxml, zeep, aiohttp or NumPy.
+* **The database check.** Before the handler runs, ``database=`` is checked (default ``MIGRATED``): a misspelt
+  URL, an unreachable server or a schema not at this code's head is one line telling what to do, exit 2.
+  ``REACHABLE`` only connects (migrate, demo), ``NONE`` skips it (simulators), ``ADVISORY`` only warns (serve).
+  Handlers open the database with ``make_engine(settings.database_url)`` from this module
+  (`cli_support.engine_for`): the check's connection is reused and disposed of when the command ends.
+* **Errors.** Raise ``CliError("what is wrong and what to do", status)`` for problems the user can fix. Anything
+  else that escapes a handler is still one line (database errors say so, others are "internal error"); the
+  traceback only with ``--verbose``, and log records are single lines too. A test runs every command found in
+  the parser against an unmigrated and an unreachable database and looks for tracebacks.
+* Modules written for the older ``register(subparsers)`` form (``add_parser`` + ``set_defaults(func=…)``) keep
+  working through ``Commands.add_parser``, with the same error handling and the ``MIGRATED`` check.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
+import os
+import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from gateway.config import Settings, load_settings
+from gateway.cli_support import (
+    CliError,
+    Commands,
+    Database,
+    configure_logging,
+    non_negative_float,
+    port,
+    positive_int,
+    run,
+    schema_problem,
+)
+from gateway.cli_support import engine_for as make_engine
 from gateway.runtime import settled_heap
-from gateway.store.db import make_engine
-from gateway.store.migrate import current_revision, head_revision, upgrade
 
 if TYPE_CHECKING:
+    from gateway.config import Settings
     from gateway.receive import Receiver
 
 # Files stored per group commit by `gateway ingest` (the receiver cuts runs further where it must).
 _INGEST_BATCH = 500
 _INGEST_BATCH_BYTES = 64 * 1024 * 1024
 
-Command = Callable[[argparse.Namespace, Settings], int]
+# Modules whose register(commands) adds commands: one line each.
+COMMAND_MODULES = (
+    "gateway.cli_rating",
+)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from alembic.util import CommandError
+
+    from gateway.store.migrate import current_revision, upgrade
+    from gateway.store.revisions import known_revisions
+
     engine = make_engine(settings.database_url)
     before = current_revision(engine)
-    upgrade(engine, args.revision)
+    try:
+        upgrade(engine, args.revision)
+    except CommandError:
+        if args.revision in known_revisions():
+            raise
+        raise CliError(f"unknown revision {args.revision!r}: give `head` (the default) or one of "
+                       f"{', '.join(sorted(known_revisions()))}") from None
     after = current_revision(engine)
     print(f"database {engine.url.render_as_string(hide_password=True)}: {before or 'empty'} -> {after}")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
+    from gateway.app import serve
 
-    from gateway.app import create_app
-
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
-    return 0
+    try:
+        return serve(settings, host=args.host, port=args.port)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.bootstrap import build_registry
+    from gateway.config import safe_database_url
     from outbox.runner import run_worker
     from outbox.worker import Worker
 
     engine = make_engine(settings.database_url)
     _require_migrated(engine)
-    worker = Worker(engine, build_registry(settings, engine), settings.outbox, topics=args.topic or None)
+    registry = build_registry(settings, engine)
+    unknown = sorted(set(args.topic or ()) - set(registry.topics))
+    if unknown:
+        raise CliError(f"no handler for topic(s) {', '.join(unknown)}; topics: {', '.join(sorted(registry.topics))}")
+    worker = Worker(engine, registry, settings.outbox, topics=args.topic or None)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before saying so, so that a stop right after it is graceful
+        signal.signal(signum, lambda *_: worker.stop())
+    print(f"gateway worker {worker.worker_id} started: topics {', '.join(worker.topics)}; database "
+          f"{safe_database_url(settings.database_url)}; stop with Ctrl-C or SIGTERM", flush=True)
     with settled_heap():
         return run_worker(worker)
 
@@ -107,18 +176,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_parties_add(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.parties import PartyError, add_party
+    from gateway.parties import PartyError, register_party
 
     engine = make_engine(settings.database_url)
-    _require_migrated(engine)
     try:
-        party = add_party(engine, args.gln, roles=args.role, name=args.name or "", own=args.own, token=args.token,
-                          cert_fingerprint=args.cert_fingerprint, acts_for=args.acts_for or ())
+        party, change = register_party(engine, args.gln, roles=args.role, name=args.name or "", own=args.own,
+                                       token=args.token, cert_fingerprint=args.cert_fingerprint,
+                                       acts_for=args.acts_for or ())
     except PartyError as exc:
         print(f"gateway parties add: {exc}", file=sys.stderr)
         return 2
     print(f"party {party.gln} ({party.name or 'no name'}): roles {', '.join(party.roles)}"
-          f"{', one of ours' if party.own else ''}")
+          f"{', one of ours' if party.own else ''} — {change.describe()}")
     return 0
 
 
@@ -139,29 +208,52 @@ def cmd_parties_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_parties_load(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.parties import PartyError, load_parties_from_config
 
+    if settings.config_path is None:
+        raise CliError("parties load reads [[parties]] from the configuration file: give --config FILE or set "
+                       "GATEWAY_CONFIG (gateway.example.toml shows the format)")
     engine = make_engine(settings.database_url)
-    _require_migrated(engine)
     try:
-        count = load_parties_from_config(engine, settings.raw)
-    except (PartyError, KeyError) as exc:
-        print(f"gateway parties load: {exc}", file=sys.stderr)
+        changes = load_parties_from_config(engine, settings.raw, replace=args.replace)
+    except PartyError as exc:
+        print(f"gateway parties load: {settings.config_path}: {exc}", file=sys.stderr)
         return 2
-    print(f"loaded {count} part{'y' if count == 1 else 'ies'} from the configuration file")
+    for change in changes:
+        print(change.describe())
+    added = sum(c.new for c in changes)
+    updated = sum(bool(c.changed) for c in changes)
+    print(f"{settings.config_path}: {len(changes)} part{'y' if len(changes) == 1 else 'ies'}: {added} added, "
+          f"{updated} updated, {len(changes) - added - updated} unchanged")
     return 0
 
 
-def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str, bytes | str]]:
-    """Each file's business document (unwrapped from a SOAP envelope if needed), or the reason it can't be read;
+class Unreadable(NamedTuple):
+    """A file that is refused before the pipeline sees it (nothing of it is stored)."""
+
+    code: str
+    text: str
+
+
+def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str, bytes | Unreadable]]:
+    """Each file's business document (unwrapped from a SOAP envelope if needed), or why it is not read;
     one file at a time, so that a day's worth of files never sits in memory at once."""
     from gateway.soap.envelope import SoapRequestError, unwrap_business_document
-    from gateway.xml.hardened import XmlInputError
+    from gateway.xml.hardened import XML_TOO_LARGE, XmlInputError
 
     for path in paths:
         try:
             with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > max_bytes:
+                    yield path, Unreadable(XML_TOO_LARGE, f"{path} is {size} bytes; the limit is {max_bytes} bytes "
+                                                          "(GATEWAY_MAX_MESSAGE_BYTES)")
+                    continue
                 data = fh.read(max_bytes + 1)
         except OSError as exc:
-            yield path, f"cannot read {path}: {exc.strerror}"
+            yield path, Unreadable("CLI.UNREADABLE", f"cannot read {path}: {exc.strerror}")
+            continue
+        if len(data) > max_bytes:  # grew while we read it, or not a regular file
+            yield path, Unreadable(XML_TOO_LARGE, f"{path} is more than {max_bytes} bytes, the limit "
+                                                  "(GATEWAY_MAX_MESSAGE_BYTES)")
             continue
         try:
             yield path, unwrap_business_document(data, max_bytes=max_bytes)
@@ -230,12 +322,12 @@ def _ingest_files(args: argparse.Namespace, receiver: Receiver, settings: Settin
     batch: list[tuple[str, bytes]] = []
     batch_bytes = 0
     for path, document in _read_documents(args.files, settings.max_message_bytes):
-        if isinstance(document, str):
+        if isinstance(document, Unreadable):
             flush(batch)
             batch_bytes = 0
-            error = {"code": "CLI.UNREADABLE", "text": document}
+            error = {"code": document.code, "text": document.text}
             print(json.dumps({"file": path, "message_id": None, "document_type": None, "result": REJECTED,
-                              "reason_code": "CLI.UNREADABLE", "errors": [error]}))
+                              "reason_code": document.code, "errors": [error]}))
             rejected = True
         elif not store:
             one(path, document)
@@ -264,112 +356,91 @@ def cmd_datahub_sim(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _require_migrated(engine: object) -> None:
+    """Refuse to go on unless the schema is at this code's head (commands get this check before they run; this
+    is for code paths that open another database)."""
     from sqlalchemy.engine import Engine
 
     assert isinstance(engine, Engine)
-    if current_revision(engine) != head_revision(engine):
-        raise SystemExit("the database schema is not at the latest revision: run `gateway migrate` first")
+    problem = schema_problem(engine)
+    if problem is not None:
+        raise CliError(problem)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description="Fingrid Datahub gateway and billing core")
-    parser.add_argument("--config", help="TOML configuration file (default: $GATEWAY_CONFIG)")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("migrate", help="upgrade the database schema (Alembic)")
+def register(commands: Commands) -> None:
+    """The gateway's own commands."""
+    p = commands.add("migrate", cmd_migrate, help="upgrade the database schema (Alembic)",
+                     database=Database.REACHABLE)
     p.add_argument("revision", nargs="?", default="head")
-    p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("serve", help="run the HTTP service (/health, /metrics, SOAP endpoint, API)")
+    p = commands.add("serve", cmd_serve, help="run the HTTP service (/health, /metrics, SOAP endpoint, API)",
+                     database=Database.ADVISORY)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.set_defaults(func=cmd_serve)
+    p.add_argument("--port", type=port, default=8080, help="0: any free port (printed at start)")
 
-    p = sub.add_parser("worker", help="run an outbox worker (start several processes to scale out)")
+    p = commands.add("worker", cmd_worker, help="run an outbox worker (start several processes to scale out)")
     p.add_argument("--topic", action="append", help="only these topics (default: all registered)")
-    p.set_defaults(func=cmd_worker)
 
-    outbox = sub.add_parser("outbox", help="inspect and operate the outbox").add_subparsers(
-        dest="outbox_command", required=True
-    )
-    p = outbox.add_parser("status", help="queue depth, oldest pending age, dead letters")
+    outbox = commands.group("outbox", help="inspect and operate the outbox")
+    p = outbox.add("status", cmd_outbox_status, help="queue depth, oldest pending age, dead letters")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--limit", type=int, default=20, help="dead letters to list")
-    p.set_defaults(func=cmd_outbox_status)
-    p = outbox.add_parser("replay", help="give dead letters a fresh set of attempts")
+    p.add_argument("--limit", type=positive_int, default=20, help="dead letters to list")
+    p = outbox.add("replay", cmd_outbox_replay, help="give dead letters a fresh set of attempts")
     p.add_argument("ids", nargs="*", type=int)
     p.add_argument("--all-dead", action="store_true")
-    p.set_defaults(func=cmd_outbox_replay)
-    p = outbox.add_parser("purge", help="retention: remove (or archive) old processed messages")
-    p.add_argument("--older-than-days", type=float, default=None)
+    p = outbox.add("purge", cmd_outbox_purge, help="retention: remove (or archive) old processed messages")
+    p.add_argument("--older-than-days", type=non_negative_float, default=None)
     p.add_argument("--archive", action="store_true")
-    p.set_defaults(func=cmd_outbox_purge)
 
-    parties = sub.add_parser("parties", help="the registry of market parties").add_subparsers(
-        dest="parties_command", required=True
-    )
-    p = parties.add_parser("add", help="add or update a party")
+    parties = commands.group("parties", help="the registry of market parties")
+    p = parties.add("add", cmd_parties_add, help="add or update a party")
     p.add_argument("gln")
     p.add_argument("--role", action="append", required=True, help="DDM, DDQ, MDR, ESC, DH, … (repeatable)")
     p.add_argument("--name")
     p.add_argument("--own", action="store_true", help="one of our own GLNs")
     p.add_argument("--token", help="bearer token the party authenticates with on our SOAP endpoint")
     p.add_argument("--cert-fingerprint", help="SHA-256 fingerprint of the party's client certificate")
-    p.add_argument("--acts-for", action="append", help="GLN of a juridical sender this party may act for")
-    p.set_defaults(func=cmd_parties_add)
-    p = parties.add_parser("load", help="add or update the [[parties]] of the configuration file")
-    p.set_defaults(func=cmd_parties_load)
-    p = parties.add_parser("list", help="list the registered parties")
+    p.add_argument("--acts-for", action="append", help="GLN of a registered juridical sender this party may act for")
+    p = parties.add("load", cmd_parties_load, help="add the [[parties]] of the configuration file")
+    p.add_argument("--replace", action="store_true",
+                   help="also change parties that are registered already (roles, name, token, …)")
+    p = parties.add("list", cmd_parties_list, help="list the registered parties")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_parties_list)
 
     for name, func, text in (
         ("ingest", cmd_ingest, "run files through the receive pipeline as if SENDER had delivered them"),
         ("validate", cmd_validate, "the same checks as ingest, storing nothing"),
     ):
-        p = sub.add_parser(name, help=text)
+        p = commands.add(name, func, help=text)
         p.add_argument("--sender", required=True, help="GLN of the registered party delivering the files")
         p.add_argument("files", nargs="+", metavar="FILE", help="business document or SOAP envelope")
-        p.set_defaults(func=func)
 
-    from gateway.datahub_sim.main import configure_parser as configure_sim
+    commands.add("datahub-sim", cmd_datahub_sim, database=Database.NONE,
+                 configure="gateway.datahub_sim.main:configure_parser",
+                 help="run the Datahub simulator (SOAP, Messages.wsdl) for tests and sandboxes")
+    commands.add("datahub-pull", "gateway.datahub_pull:main_pull",
+                 configure="gateway.datahub_pull:configure_pull_parser",
+                 help="pull from Datahub: peek, persist through the pipeline, dequeue")
 
-    p = sub.add_parser("datahub-sim", help="run the Datahub simulator (SOAP, Messages.wsdl) for tests and sandboxes")
-    configure_sim(p)
-    p.set_defaults(func=cmd_datahub_sim)
-
-    from gateway.datahub_pull import configure_pull_parser, main_pull
-
-    p = sub.add_parser("datahub-pull", help="pull from Datahub: peek, persist through the pipeline, dequeue")
-    configure_pull_parser(p)
-    p.set_defaults(func=main_pull)
-
-    from gateway.cli_rating import register as register_rating
-
-    register_rating(sub)
-
-    p = sub.add_parser("demo", help="run the end-to-end demo on the embedded SQLite database")
+    p = commands.add("demo", cmd_demo, help="run the end-to-end demo on the embedded SQLite database",
+                     database=Database.REACHABLE)
     p.add_argument("--keep", action="store_true", help="keep the existing demo database")
-    p.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="Fingrid Datahub gateway and billing core")
+    parser.add_argument("--config", help="TOML configuration file (default: $GATEWAY_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks of failures")
+    commands = Commands.of(parser)
+    register(commands)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        settings = load_settings(args.config)
-    except (OSError, ValueError) as exc:
-        print(f"gateway: cannot read configuration: {exc}", file=sys.stderr)
-        return 2
-    func: Command = args.func
-    try:
-        return func(args, settings)
-    except KeyboardInterrupt:
-        return 130
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 The table says which EnergyBusinessProcess codes and which sender roles (from the party registry) each inbound
 document type accepts. Fingrid publishes the full process catalogue in its message documentation; this
-table carries the processes DOMAIN.md §2.2 names and is the one place to extend.
+table carries the processes docs/market.md §2.2 names and is the one place to extend.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import ssl
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -33,10 +35,11 @@ async def run_simulator(
     allow_gln_header: bool = True,
     timeout_delay: float = 5.0,
     started: asyncio.Event | None = None,
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until cancelled. ``parties``: bearer token → GLN; ``cert_parties``: client certificate common
     name → GLN (with an ``ssl_context`` that asks for client certificates). ``started`` is set once the port
-    listens."""
+    listens; ``on_listening`` gets the URL it listens at (the real port when ``port`` is 0)."""
     sim = DatahubSimulator(
         datahub_gln=datahub_gln,
         parties=parties,
@@ -53,7 +56,11 @@ async def run_simulator(
     try:
         await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
         scheme = "https" if ssl_context else "http"
-        _log.info("Datahub simulator listening on %s://%s:%d/ (WSDL: ?wsdl)", scheme, host, port)
+        bound = runner.addresses[0] if runner.addresses else (host, port)
+        url = f"{scheme}://{_url_host(str(bound[0]))}:{int(bound[1])}/"
+        _log.info("Datahub simulator listening on %s (WSDL: ?wsdl)", url)
+        if on_listening is not None:
+            on_listening(url)
         if started is not None:
             started.set()
         await asyncio.Event().wait()
@@ -61,9 +68,19 @@ async def run_simulator(
         await runner.cleanup()
 
 
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0…65535 (0: any free port), got {text!r}")
+    return int(text)
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--port", type=_port, default=8081, help="0: any free port (printed at start)")
     parser.add_argument(
         "--scenario",
         type=Path,
@@ -113,8 +130,15 @@ def main(args: argparse.Namespace) -> int:
         faults = [parse_fault_rule(spec) for spec in args.fault]
         ssl_context = server_ssl_context(args.tls_cert, args.tls_key, args.tls_client_ca)
     except (ValueError, OSError) as exc:
-        _log.error("%s", exc)
+        print(f"gateway datahub-sim: {exc}", file=sys.stderr)
         return 2
+
+    def announce(url: str) -> None:
+        queued = f"; scenario {', '.join(map(str, args.scenario))}" if args.scenario else ""
+        print(f"Datahub simulator started: listening on {url} (WSDL: {url}?wsdl){queued}; "
+              "stop with Ctrl-C", flush=True)
+
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: the server is cleaned up
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             run_simulator(
@@ -129,9 +153,14 @@ def main(args: argparse.Namespace) -> int:
                 datahub_gln=args.datahub_gln,
                 allow_gln_header=not args.no_gln_header,
                 timeout_delay=args.timeout_delay,
+                on_listening=announce,
             )
         )
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def server_ssl_context(cert: Path | None, key: Path | None, client_ca: Path | None) -> ssl.SSLContext | None:

@@ -1,7 +1,7 @@
 """Code values of Datahub 2.3.4.0 messages, named in one place.
 
 Values are the schema enumerations (`schemas/datahub-2.3.4.0/common/DataTypes.xsd`). Meanings come from
-Fingrid's message documentation where quoted in `shared/DOMAIN.md`; those marked (unverified) there are
+Fingrid's message documentation as quoted in `docs/market.md`; those marked (unverified) there are
 kept as names only, and any behaviour depending on them belongs in configuration.
 """
 

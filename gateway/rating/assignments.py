@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -27,6 +27,7 @@ from gateway.domain.identifiers import is_valid_gsrn
 from gateway.rating.core.catalogue import Catalogue, Segment
 from gateway.rating.errors import RatingInputError
 from gateway.store.rating_tables import ProductAssignmentRow
+from gateway.store.tables import AccountingPointRow
 from outbox.types import utcnow
 
 ASSIGNABLE = (Segment.NETWORK, Segment.DISTRICT_HEATING)
@@ -65,10 +66,14 @@ def _same(row: ProductAssignmentRow, spec: AssignmentSpec, valid_to: date | None
                                          _text(spec.contracted_flow_m3h), _text(spec.contracted_power_kw))
 
 
-def assign_product(
-    session: Session, spec: AssignmentSpec, catalogue: Catalogue, source: str = "cli"
-) -> tuple[ProductAssignmentRow, bool]:
-    """Store an assignment in the caller's transaction; (row, created)."""
+def announced(session: Session, accounting_point: str) -> bool:
+    """Whether an E58 ever announced the accounting point (district-heating points never are)."""
+    return bool(session.execute(
+        select(exists().where(col(AccountingPointRow.gsrn) == accounting_point))
+    ).scalar())
+
+
+def segment_of(spec: AssignmentSpec, catalogue: Catalogue) -> Segment:
     if spec.product_code not in catalogue.products:
         raise RatingInputError(f"product {spec.product_code!r} is not in the active catalogue")
     segment = catalogue.products[spec.product_code].segment
@@ -76,6 +81,24 @@ def assign_product(
         raise RatingInputError(
             f"product {spec.product_code} is a {segment} product; retail products come from the F04 agreement"
         )
+    return segment
+
+
+def unannounced_network_points(session: Session, specs: Sequence[AssignmentSpec], catalogue: Catalogue) -> list[str]:
+    """Accounting points that ``specs`` would give a network product although no E58 announced them."""
+    points = dict.fromkeys(s.accounting_point for s in specs if segment_of(s, catalogue) is Segment.NETWORK)
+    return [p for p in points if not announced(session, p)]
+
+
+def assign_product(
+    session: Session, spec: AssignmentSpec, catalogue: Catalogue, source: str = "cli", *, force: bool = False
+) -> tuple[ProductAssignmentRow, bool]:
+    """Store an assignment in the caller's transaction; (row, created).
+
+    A network product goes only to an electricity accounting point that an E58 announced (a typing error in a
+    GSRN would otherwise create a point nobody bills correctly); ``force`` skips that check. District-heating
+    points are not in Datahub and are assignable as they are."""
+    segment = segment_of(spec, catalogue)
     rows = session.execute(
         select(ProductAssignmentRow)
         .where(col(ProductAssignmentRow.accounting_point) == spec.accounting_point,
@@ -89,6 +112,11 @@ def assign_product(
         # the open-ended original of a row that a later product change has since ended
         if spec.valid_to is None and row.valid_to in starts and _same(row, spec, row.valid_to):
             return row, False
+    if segment is Segment.NETWORK and not force and not announced(session, spec.accounting_point):
+        raise RatingInputError(
+            f"accounting point {spec.accounting_point} was never announced by an E58 (no master data): a network "
+            "product needs a known electricity accounting point; check the GSRN, or give --force to assign it anyway"
+        )
     for row in rows:
         if row.valid_to is None and row.valid_from < spec.valid_from:
             row.valid_to = spec.valid_from  # a product change ends the open-ended predecessor

@@ -54,6 +54,9 @@ class Rated:
     lines: list[PricedLine]
     inputs: dict[str, Any]
     catalogue_version_id: int
+    # Days of an electricity point (known from an E58 or a network product) that no sales agreement covers, as
+    # [first, end) local-day ranges: those days have network lines only, no retail energy.
+    without_sales_agreement: tuple[tuple[date, date], ...] = ()
 
 
 def local_date(instant: datetime, *, ceil: bool = False) -> date:
@@ -93,6 +96,21 @@ def _agreements(session: Session, gsrn: str, first: date, end: date) -> list[tup
         if _overlaps(start, stop, first, end):
             found.append((row.id, Agreement(row.product_code, start, stop)))
     return sorted(found, key=lambda pair: pair[1].start)
+
+
+def _uncovered(first: date, end: date, agreements: Sequence[Agreement]) -> tuple[tuple[date, date], ...]:
+    """The [from, to) ranges of local days first ≤ d < end that none of ``agreements`` covers."""
+    gaps: list[tuple[date, date]] = []
+    cursor = first
+    for agreement in sorted(agreements, key=lambda a: a.start):
+        if agreement.start > cursor:
+            gaps.append((cursor, min(agreement.start, end)))
+        cursor = end if agreement.end is None else max(cursor, agreement.end)
+        if cursor >= end:
+            break
+    if cursor < end:
+        gaps.append((cursor, end))
+    return tuple((a, b) for a, b in gaps if a < b)
 
 
 def _assignments(session: Session, gsrn: str, first: date, end: date) -> list[ProductAssignmentRow]:
@@ -216,7 +234,9 @@ def rate_in_session(session: Session, gsrn: str, period_start: date, period_end:
         "price_zones": zones,
         "price_import": _price_import_mark(session, zones, start_utc, end_utc),
     }
-    return Rated(gsrn, period_start, period_end, lines, inputs, active.version_id)
+    electricity = master is not None or bool(network)
+    missing = _uncovered(period_start, period_end, [a for _, a in agreements]) if electricity else ()
+    return Rated(gsrn, period_start, period_end, lines, inputs, active.version_id, missing)
 
 
 def rate_accounting_point(engine: Engine, gsrn: str, from_date: date, to_date_exclusive: date) -> list[PricedLine]:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from gateway.access_log import note
 from gateway.parties import PartyInfo, authenticate_certificate, authenticate_token
 from gateway.receive import CHANNEL_SOAP, ReceiveOutcome, Receiver
 from gateway.soap import envelope
@@ -29,6 +30,8 @@ log = logging.getLogger("gateway.soap.endpoint")
 
 ENDPOINT_ENGINE = web.AppKey("soap_engine", Engine)
 ENDPOINT_RECEIVER = web.AppKey("soap_receiver", Receiver)
+ENDPOINT_PUBLIC_URL = web.AppKey("soap_public_url", str)
+SOAP_PATH = "/soap/b2b"
 
 
 def _soap(body: bytes, status: int = 200) -> web.Response:
@@ -38,6 +41,7 @@ def _soap(body: bytes, status: int = 200) -> web.Response:
 def _fault(code: str, reason: str, *, status: int, identification: str | None = None,
            details: str | None = None) -> web.Response:
     soap_code: FaultCode = "Sender" if status < 500 else "Receiver"
+    note(result=code)
     body = envelope.fault(soap_code, reason, code, identification, details)
     return _soap(body, status)
 
@@ -58,10 +62,25 @@ def _authenticate(engine: Engine, request: web.Request) -> PartyInfo | None:
     return authenticate_certificate(engine, fingerprint) if fingerprint else None
 
 
+def service_address(request: web.Request) -> str:
+    """Where clients send SOAP requests: ``public_url`` when configured, else the address and port of our own
+    listening socket that this connection reached — never the request's Host header, which the caller writes."""
+    public = request.app.get(ENDPOINT_PUBLIC_URL)
+    if public:
+        return public + SOAP_PATH
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    if not sockname:
+        raise web.HTTPServiceUnavailable(text="no public_url is configured and the local address is unknown")
+    host, port = str(sockname[0]), int(sockname[1])
+    scheme = "https" if transport is not None and transport.get_extra_info("sslcontext") else "http"
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}{SOAP_PATH}"
+
+
 async def handle_wsdl(request: web.Request) -> web.Response:
     if "wsdl" not in {k.lower() for k in request.query}:
         raise web.HTTPNotFound(text="GET ?wsdl for the service description; SOAP requests are POSTed")
-    body = envelope.wsdl_document(str(request.url.with_query(None)))
+    body = envelope.wsdl_document(service_address(request))
     return web.Response(body=body, content_type="text/xml", charset="utf-8")
 
 
@@ -73,16 +92,19 @@ async def handle_soap(request: web.Request) -> web.Response:
                           "certificate", status=401)
         response.headers["WWW-Authenticate"] = 'Bearer realm="datahub-gateway"'
         return response
+    note(party=party.gln)
     receiver = request.app[ENDPOINT_RECEIVER]
     data = await request.read()
     try:
         soap = envelope.parse_request(data, receiver.max_bytes)
+        note(operation=soap.operation)
         if soap.operation in ("sendMessage", "processMessage"):
             return await _receive(receiver, party, soap)
         if soap.operation == "peekMessage":
             return _soap(await asyncio.to_thread(_peek, engine, party.gln))
         return await _dequeue(engine, party.gln, soap)
     except SoapRequestError as exc:
+        note(result=exc.error_code)
         return _soap(exc.to_fault(), exc.http_status)
     except Exception:
         log.exception("internal error on %s from %s", request.path, party.gln)
@@ -95,6 +117,7 @@ async def _receive(receiver: Receiver, party: PartyInfo, soap: SoapRequest) -> w
     outcome: ReceiveOutcome = await asyncio.to_thread(
         receiver.receive, payload, authenticated_gln=party.gln, channel=CHANNEL_SOAP
     )
+    note(message_id=outcome.message_id, result=outcome.result)
     if outcome.is_fault:
         details = "; ".join(
             (f"line {e.line}, column {e.column}: " if e.line else "") + e.text for e in outcome.errors
@@ -142,8 +165,10 @@ async def _dequeue(engine: Engine, gln: str, soap: SoapRequest) -> web.Response:
     return _soap(envelope.dequeue_message_response())
 
 
-def add_routes(app: web.Application, engine: Engine, receiver: Receiver) -> None:
+def add_routes(app: web.Application, engine: Engine, receiver: Receiver, public_url: str | None = None) -> None:
     app[ENDPOINT_ENGINE] = engine
     app[ENDPOINT_RECEIVER] = receiver
-    app.router.add_post("/soap/b2b", handle_soap)
-    app.router.add_get("/soap/b2b", handle_wsdl)
+    if public_url:
+        app[ENDPOINT_PUBLIC_URL] = public_url.rstrip("/")
+    app.router.add_post(SOAP_PATH, handle_soap)
+    app.router.add_get(SOAP_PATH, handle_wsdl)

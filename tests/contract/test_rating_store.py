@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.config import Settings
-from gateway.rating.assignments import AssignmentSpec, assign_product, list_assignments
+from gateway.rating.assignments import (
+    AssignmentSpec,
+    assign_product,
+    list_assignments,
+    unannounced_network_points,
+)
 from gateway.rating.batch import load_metering_matrix
 from gateway.rating.catalogues import active_catalogue, load_catalogue_file, store_catalogue
 from gateway.rating.core import AccountingPoint, Agreement, Grid, PeriodHeldError, ProductAssignment, rate_period
@@ -200,8 +205,26 @@ def test_an_invalid_catalogue_is_refused_and_the_active_one_stays(loaded: Engine
 
 # --- product assignments ---------------------------------------------------------------------------------
 
+def test_a_network_product_needs_a_point_that_an_e58_announced(loaded: Engine) -> None:
+    with Session(loaded) as s, s.begin():
+        catalogue = active_catalogue(s).catalogue
+        with pytest.raises(RatingInputError, match=f"{OTHER_POINT} was never announced by an E58.*--force"):
+            assign_product(s, AssignmentSpec(OTHER_POINT, "SV-AIKA", date(2026, 1, 1)), catalogue)
+        assert unannounced_network_points(s, [AssignmentSpec(OTHER_POINT, "SV-AIKA", date(2026, 1, 1)),
+                                              AssignmentSpec(HEAT_POINT, "KL-KUUKAUSI", date(2026, 1, 1))],
+                                          catalogue) == [OTHER_POINT]
+        # forced, it is stored; district-heating points are never in Datahub and need no E58
+        assert assign_product(s, AssignmentSpec(OTHER_POINT, "SV-AIKA", date(2026, 1, 1)), catalogue, force=True)[1]
+        assert assign_product(s, AssignmentSpec(HEAT_POINT, "KL-KUUKAUSI", date(2026, 1, 1),
+                                                contracted_flow_m3h=Decimal("0.5")), catalogue)[1]
+        add_master_data(s, POINT)
+        assert assign_product(s, AssignmentSpec(POINT, "SV-AIKA", date(2026, 1, 1)), catalogue)[1]
+        assert unannounced_network_points(s, [AssignmentSpec(POINT, "SV-YLEIS", date(2026, 3, 1))], catalogue) == []
+
+
 def test_product_assignments_have_one_product_per_segment_and_day(loaded: Engine) -> None:
     with Session(loaded) as s, s.begin():
+        add_master_data(s, POINT)
         catalogue = active_catalogue(s).catalogue
         _, created = assign_product(s, AssignmentSpec(POINT, "SV-AIKA", date(2026, 1, 1)), catalogue)
         assert created

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -14,8 +13,6 @@ import pytest
 from sqlalchemy.orm import Session
 
 from gateway import cli
-from gateway.cli_rating import register
-from gateway.config import load_settings
 from gateway.rating.core import Grid
 from gateway.rating.core.calendar import local_midnight_utc
 from gateway.rating.service import rate_accounting_point
@@ -33,17 +30,8 @@ from tests.support.rating_store import (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if "rate" not in sub.choices:  # until gateway.cli registers the rating commands itself
-        register(sub)
-    return parser
-
-
 def gateway(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    args = _parser().parse_args(list(argv))
-    code = args.func(args, load_settings(args.config))
+    code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -79,6 +67,10 @@ def test_load_import_assign_rate_and_record(db: str, tmp_path: Path, capsys: pyt
     code, out, _ = gateway(capsys, "prices", "import", prices)
     assert code == 0 and f"0 new, 0 changed (new version), {grid.n} unchanged" in out
 
+    engine = make_engine(db)
+    with Session(engine) as s, s.begin():  # network products go to points an E58 announced
+        add_master_data(s, POINT)
+        add_master_data(s, OTHER_POINT)
     code, out, _ = gateway(capsys, "products", "assign", POINT, "--product", "SV-AIKA", "--from", "2025-06-01")
     assert code == 0 and "1 assignment(s) stored" in out
     assignments = write(tmp_path, "assign.csv", "accounting_point,product_code,valid_from,valid_to\n"
@@ -90,9 +82,7 @@ def test_load_import_assign_rate_and_record(db: str, tmp_path: Path, capsys: pyt
     assert {(r["accounting_point"], r["product_code"], r["last_day"]) for r in listed} == {
         (POINT, "SV-AIKA", None), (OTHER_POINT, "SV-YLEIS", "2026-01-15")}
 
-    engine = make_engine(db)
     with Session(engine) as s, s.begin():
-        add_master_data(s, POINT)
         add_agreement(s, POINT, "EM-SPOT", date(2025, 6, 1))
         add_metering(s, POINT, grid.start, np.random.default_rng(2).integers(0, 900_000, grid.n))
 
@@ -182,5 +172,72 @@ def test_a_held_period_exits_with_status_3(db: str, capsys: pytest.CaptureFixtur
 
 def test_a_date_that_is_not_a_date_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        _parser().parse_args(["rate", "--accounting-point", POINT, "--from", "1.1.2026", "--to", "2026-01-31"])
+        cli.build_parser().parse_args(["rate", "--accounting-point", POINT, "--from", "1.1.2026", "--to", "2026-01-31"])
     assert exit_info.value.code == 2 and "is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+
+
+def test_a_network_product_for_a_point_no_e58_announced_needs_force(db: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    gateway(capsys, "products", "load", str(DEMO_CATALOGUE))
+    code, _, err = gateway(capsys, "products", "assign", OTHER_POINT, "--product", "SV-AIKA", "--from", "2026-01-01")
+    assert code == 2 and "was never announced by an E58" in err and "--force" in err and one_line_error(err)
+    code, out, err = gateway(capsys, "products", "assign", OTHER_POINT, "--product", "SV-AIKA", "--from",
+                             "2026-01-01", "--force")
+    assert code == 0 and "1 assignment(s) stored" in out
+    assert err == (f"gateway: warning: accounting point {OTHER_POINT} was never announced by an E58; its network "
+                   "product was assigned anyway (--force)\n")
+    # district heating is not in Datahub: no E58 is expected, no warning given
+    code, out, err = gateway(capsys, "products", "assign", HEAT_POINT, "--product", "KL-KAUSI", "--from",
+                             "2026-01-01", "--flow-m3h", "0.2")
+    assert code == 0 and "1 assignment(s) stored" in out and err == ""
+
+
+def test_rate_without_a_sales_agreement_says_so_and_shows_each_line_period(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gateway(capsys, "products", "load", str(DEMO_CATALOGUE))
+    engine = make_engine(db)
+    grid = Grid.for_local_dates(date(2026, 1, 1), date(2026, 2, 1), 60)
+    with Session(engine) as s, s.begin():
+        add_master_data(s, POINT)
+        add_metering(s, POINT, grid.start, [500_000] * grid.n, minutes=60)
+    assert gateway(capsys, "products", "assign", POINT, "--product", "SV-AIKA", "--from", "2025-01-01")[0] == 0
+
+    code, out, err = gateway(capsys, "rate", "--accounting-point", POINT, "--from", "2026-01-01", "--to",
+                             "2026-01-31", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["lines"] and all(ln["legal_entity"] != "retail" for ln in report["lines"])
+    assert report["without_sales_agreement"] == [{"from": "2026-01-01", "to": "2026-01-31"}]
+    assert err == (f"gateway: warning: accounting point {POINT} has no sales agreement from 2026-01-01 to "
+                   "2026-01-31: those days have network lines only, no retail energy\n")
+
+    # an agreement from the 10th: only the first nine days are without one
+    with Session(engine) as s, s.begin():
+        add_agreement(s, POINT, "EM-KIINTEA", date(2026, 1, 10))
+    engine.dispose()
+    code, out, err = gateway(capsys, "rate", "--accounting-point", POINT, "--from", "2026-01-01", "--to",
+                             "2026-01-31", "--json")
+    assert code == 0 and json.loads(out)["without_sales_agreement"] == [{"from": "2026-01-01", "to": "2026-01-09"}]
+    assert "from 2026-01-01 to 2026-01-09" in err
+
+    code, out, _ = gateway(capsys, "rate", "--accounting-point", POINT, "--from", "2026-01-01", "--to", "2026-01-31")
+    header, *rows = out.splitlines()
+    assert "from (Helsinki)" in header and " to " in header
+    energy = next(r for r in rows if "EM-KIINTEA" in r and "energy" in r)
+    assert "2026-01-10 00:00  2026-02-01 00:00" in energy  # the line's period, local time, end exclusive
+    basic = next(r for r in rows if "SV-AIKA" in r and "basic_fee" in r)
+    assert "2026-01-01 00:00  2026-02-01 00:00" in basic
+
+
+def test_a_district_heating_point_without_agreement_is_not_flagged(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    gateway(capsys, "products", "load", str(DEMO_CATALOGUE))
+    gateway(capsys, "products", "assign", HEAT_POINT, "--product", "KL-KAUSI", "--from", "2025-01-01",
+            "--flow-m3h", "0.2")
+    grid = Grid.for_local_dates(date(2026, 3, 1), date(2026, 4, 1), 60)
+    engine = make_engine(db)
+    with Session(engine) as s, s.begin():
+        add_metering(s, HEAT_POINT, grid.start, [4_000_000] * grid.n, minutes=60)
+    engine.dispose()
+    code, out, err = gateway(capsys, "rate", "--accounting-point", HEAT_POINT, "--from", "2026-03-01", "--to",
+                             "2026-03-31", "--json")
+    assert code == 0 and json.loads(out)["without_sales_agreement"] == [] and err == "", err

@@ -100,11 +100,12 @@ async def test_process_errors_are_faults(endpoint: Any) -> None:
 async def test_unknown_party_gets_401_and_unknown_reference_a_fault(endpoint: Any) -> None:
     server, client = endpoint
     async with aiohttp.ClientSession() as http:
+        soap = {"Content-Type": "application/soap+xml; charset=utf-8"}
         response = await http.post(server.make_url("/soap/b2b"), data=b"<x/>",
-                                   headers={"Authorization": "Bearer nobody"})
+                                   headers={**soap, "Authorization": "Bearer nobody"})
         assert response.status == 401 and b"AUTH.UNKNOWN_PARTY" in await response.read()
         garbage = await http.post(server.make_url("/soap/b2b"), data=b"not xml",
-                                  headers={"Authorization": "Bearer dso-token"})
+                                  headers={**soap, "Authorization": "Bearer dso-token"})
         assert garbage.status == 400 and b"CMSFault" in await garbage.read()
     with pytest.raises(DatahubFault) as fault:
         await call(client("dso-token").dequeue, "no-such-reference")

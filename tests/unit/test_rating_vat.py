@@ -1,4 +1,4 @@
-"""VAT per rate on the net amount; a net credit carries no VAT unless configured (DOMAIN.md §3.1)."""
+"""VAT per rate on the net amount; a net credit carries no VAT unless configured (docs/market.md §3.1)."""
 
 from __future__ import annotations
 

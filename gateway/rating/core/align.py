@@ -1,7 +1,7 @@
 """Spot prices aligned to a metering grid, both ways, in exact integer quanta.
 
 Quarter energy against hourly prices repeats the hour's price; hourly energy against quarter prices uses
-the mean of the four quarters (DOMAIN.md §3.1). To keep that mean exact the aligned price is returned as
+the mean of the four quarters (docs/market.md §3.1). To keep that mean exact the aligned price is returned as
 a numerator per interval and one common denominator.
 """
 

@@ -94,7 +94,7 @@ class TaxRow:
 
 @dataclass(frozen=True)
 class PowerRule:
-    """How the billed power (kW) of a month is determined; see DOMAIN.md §3.2."""
+    """How the billed power (kW) of a month is determined; see docs/market.md §3.2."""
 
     id: str
     window_minutes: int = 60
@@ -211,7 +211,7 @@ class Catalogue:
     power_rules: Mapping[str, PowerRule]
     calendar: CalendarRules = field(default_factory=CalendarRules)
     missing_data_policy: MissingDataPolicy = MissingDataPolicy.HOLD
-    vat_on_net_credit: bool = False  # DOMAIN.md §3.1: a net credit carries no VAT (unverified)
+    vat_on_net_credit: bool = False  # docs/market.md §3.1: a net credit carries no VAT (unverified)
 
     def product(self, code: str) -> Product:
         try:

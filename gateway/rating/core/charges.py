@@ -205,7 +205,7 @@ def electricity_tax_charge(
     grid: Grid,
     billed: npt.NDArray[np.bool_],
 ) -> EnergyCharge:
-    """Electricity tax per kWh delivered, invoiced by the distribution company (DOMAIN.md §3.3)."""
+    """Electricity tax per kWh delivered, invoiced by the distribution company (docs/market.md §3.3)."""
     table = catalogue.tax_table(tax_class)
     row_idx = _row_indices(table, f"electricity tax class {tax_class}", grid, billed)  # type: ignore[arg-type]
     vat_idx = _vat_indices(catalogue, VatKind.ELECTRICITY_TAX, grid, billed)

@@ -1,4 +1,4 @@
-"""Power fee determinants as pluggable, catalogue-configured rules (DOMAIN.md §3.2).
+"""Power fee determinants as pluggable, catalogue-configured rules (docs/market.md §3.2).
 
 A rule aggregates energy into clock-aligned windows (15 or 60 min), converts each window to average kW,
 weights night windows, takes the Nth highest over a lookback (the month or the last 12 months) and

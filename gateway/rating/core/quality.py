@@ -1,6 +1,6 @@
 """The one mapping between Datahub quality codes and the uint8 codes carried in metering arrays.
 
-Datahub sends an optional quality ``QQ`` per observation or ``QM=1`` for a missing value (DOMAIN.md §2.4;
+Datahub sends an optional quality ``QQ`` per observation or ``QM=1`` for a missing value (docs/market.md §2.4;
 the meaning of the codes is taken from Datahub's own mapping and is unverified, so nothing else in the
 code base may spell these numbers).
 """

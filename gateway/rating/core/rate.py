@@ -23,7 +23,7 @@ from gateway.rating.core.series import MeteringSeries, PriceSeries
 
 
 class PeriodHeldError(Exception):
-    """The period has missing intervals and the policy is to hold it (DOMAIN.md §3.5)."""
+    """The period has missing intervals and the policy is to hold it (docs/market.md §3.5)."""
 
     def __init__(self, accounting_point: str, missing_intervals: int, first_missing: datetime) -> None:
         super().__init__(

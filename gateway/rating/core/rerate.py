@@ -1,6 +1,6 @@
 """Re-rating: the difference between a period's earlier lines and its lines rated again, per component.
 
-Issued invoices are never edited (DOMAIN.md §3.5); a new metering or price version produces delta lines
+Issued invoices are never edited (docs/market.md §3.5); a new metering or price version produces delta lines
 that invoicing adds to the next invoice or a credit note. Same inputs twice → no delta lines at all.
 """
 

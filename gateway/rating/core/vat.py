@@ -1,7 +1,7 @@
 """VAT per rate over priced lines (the invoice's VAT specification).
 
 VAT is computed once per rate on the sum of the line amounts, rounded half up to cents. A net credit per
-rate carries no VAT unless ``vat_on_net_credit`` (DOMAIN.md §3.1, unverified: catalogue configuration).
+rate carries no VAT unless ``vat_on_net_credit`` (docs/market.md §3.1, unverified: catalogue configuration).
 """
 
 from __future__ import annotations

@@ -9,11 +9,14 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from gateway.access.guard import install_guard
+from gateway.api import api_app
 from gateway.config import Settings
 from gateway.receive import Receiver
 from gateway.soap.endpoint import add_routes
 from gateway.store.db import make_engine
 from gateway.store.migrate import current_revision, head_revision
+from gateway.support import support_app
 from outbox.admin import prometheus_metrics
 
 ENGINE = web.AppKey("engine", Engine)
@@ -58,4 +61,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     add_routes(app, app[ENGINE], Receiver(app[ENGINE], max_bytes=settings.max_message_bytes))
+    install_guard(app, app[ENGINE], settings.raw)  # every route denies by default; see gateway/access/guard.py
+    app.add_subapp("/api", api_app(app[ENGINE]))
+    app.add_subapp("/support", support_app(app[ENGINE]))
     return app

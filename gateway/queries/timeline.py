@@ -78,9 +78,9 @@ def inbound_timeline(session: Session, record: MessageRecord) -> list[Step]:
     assert record.id is not None
     at = record.received_at
     raw = session.get(RawMessage, record.raw_id)
-    steps = [Step(raw.received_at if raw else at, "received",
-                  {"channel": record.channel, "bytes": raw.size if raw else None,
-                   "authenticated_party": raw.authenticated_party if raw else record.sender_gln})]
+    # Steps of the pipeline's one transaction share its time; a stable sort keeps them in this order.
+    steps = [Step(at, "received", {"channel": record.channel, "bytes": raw.size if raw else None,
+                                   "authenticated_party": raw.authenticated_party if raw else record.sender_gln})]
     if record.level == "schema":
         steps.append(Step(at, "rejected", {"level": "schema", "reason_code": record.reason_code}))
     else:

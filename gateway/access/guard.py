@@ -32,9 +32,9 @@ from gateway.access.users import Principal, authenticate_token, principal_for_se
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 
-PRINCIPAL: Final = "gateway.access.principal"
-SESSION: Final = "gateway.access.session"
-REVEALED: Final = "gateway.access.revealed"  # set by a handler that wrote its reveal to the audit log
+PRINCIPAL: Final = web.RequestKey("principal", Principal)
+SESSION: Final = web.RequestKey("session", SessionData)
+REVEALED: Final = web.RequestKey("revealed", bool)  # set by a handler that wrote its reveal to the audit log
 LOGIN_PATH: Final = "/support/login"
 
 _ACCESS_ATTR: Final = "__gateway_access__"
@@ -57,7 +57,7 @@ class Guard:
         return self._signer
 
 
-_GUARD_OF_REQUEST: Final = "gateway.access.guard"
+_GUARD_OF_REQUEST: Final = web.RequestKey("access_guard", Guard)
 
 
 def requires(permission: Permission) -> Callable[[H], H]:
@@ -170,7 +170,8 @@ def make_guard(config: Guard) -> Middleware:
         if not principal.may(rule):
             return _forbidden(request, principal, f"role {principal.role.value} lacks the permission {rule.value}")
         request[PRINCIPAL] = principal
-        request[SESSION] = session
+        if session is not None:
+            request[SESSION] = session
         response = await handler(request)
         return response if request.get(REVEALED) else _masked(response)
 
@@ -183,19 +184,21 @@ def install_guard(app: web.Application, engine: Engine, raw_settings: dict[str, 
 
 
 def guard_of(request: web.Request) -> Guard:
-    guard = request.get(_GUARD_OF_REQUEST)
-    if not isinstance(guard, Guard):
-        raise RuntimeError("the access guard is not installed on this application")
-    return guard
+    try:
+        return request[_GUARD_OF_REQUEST]
+    except KeyError:
+        raise RuntimeError("the access guard is not installed on this application") from None
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal = request.get(PRINCIPAL)
-    if not isinstance(principal, Principal):
-        raise web.HTTPUnauthorized()
-    return principal
+    try:
+        return request[PRINCIPAL]
+    except KeyError:
+        raise web.HTTPUnauthorized() from None
 
 
 def session_of(request: web.Request) -> SessionData | None:
-    data = request.get(SESSION)
-    return data if isinstance(data, SessionData) else None
+    try:
+        return request[SESSION]
+    except KeyError:
+        return None

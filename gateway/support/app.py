@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gateway.access.audit import LOGIN, REPLAY, REVEAL_IDENTITY_CODE, record_access
-from gateway.access.guard import REVEALED, guard_of, principal_of, public, requires, session_of
+from gateway.access.guard import PRINCIPAL, REVEALED, guard_of, principal_of, public, requires, session_of
 from gateway.access.masking import mask_identity_codes_bytes
 from gateway.access.roles import Permission
 from gateway.access.sessions import COOKIE, MAX_AGE_SECONDS, new_session
@@ -62,7 +62,7 @@ def _url(request: web.Request, **changes: Any) -> str:
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     lang = _lang(request)
-    principal = request.get("gateway.access.principal")
+    principal = request.get(PRINCIPAL)
     session = session_of(request)
     html = _env.get_template(template).render(
         t=lambda key: translate(key, lang), lang=lang, principal=principal, csrf=session.csrf if session else "",
@@ -136,7 +136,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther(target)
     response.set_cookie(COOKIE, cookie, max_age=MAX_AGE_SECONDS, path="/support", httponly=True,
                         samesite="Strict", secure=request.secure)
-    return response
+    raise response
 
 
 @requires(Permission.PAGES)
@@ -144,7 +144,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     _check_csrf(request, await request.post())
     response = web.HTTPSeeOther("/support/login")
     response.del_cookie(COOKIE, path="/support")
-    return response
+    raise response
 
 
 @requires(Permission.PAGES)

@@ -93,7 +93,7 @@ def populate(engine: Engine, work: Path, *, days: int = 31, rate: bool = True) -
     receiver.close()
 
     if rate and days == 31:
-        rated, recorded = rate_and_record(engine, POINT, MONTH, NEXT_MONTH, cause="test")
+        _, recorded = rate_and_record(engine, POINT, MONTH, NEXT_MONTH, cause="test")
         assert recorded is not None and recorded.id is not None
         scenario.rating_id = recorded.id
 

@@ -14,6 +14,7 @@ from gateway.access.guard import public
 from gateway.access.problems import problem_response
 from gateway.api.routes import API_ENGINE, ROUTES, Forbidden, Unprocessable
 from gateway.api.spec import Handler, openapi_document
+from gateway.api.validation import validated
 from gateway.queries.pagination import BadQuery
 
 log = logging.getLogger("gateway.api")
@@ -36,7 +37,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if error.status < 400:
             raise
         detail = error.text if error.text and not error.text.startswith(f"{error.status}:") else error.reason
-        return problem_response(error.status, detail or error.reason, instance=request.path)
+        kept = {k: v for k, v in error.headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")}
+        return problem_response(error.status, detail or error.reason, instance=request.path, headers=kept)
     except SQLAlchemyError:
         log.exception("database error on %s", request.path)
         return problem_response(503, "the database is not available or not migrated (`gateway migrate`)",
@@ -61,5 +63,5 @@ def api_app(engine: Engine) -> web.Application:
     app[_DOCUMENT] = json.dumps(document(), ensure_ascii=False)
     app.router.add_get("/openapi.json", openapi)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, route.handler)
+        app.router.add_route(route.method, route.path, validated(route))
     return app

@@ -21,6 +21,7 @@ from gateway.access.masking import mask_identity_codes_bytes
 from gateway.access.roles import Permission
 from gateway.access.sessions import COOKIE, MAX_AGE_SECONDS, new_session
 from gateway.access.users import Principal, authenticate_token, token_digest
+from gateway.domain.periods import to_local
 from gateway.queries import entities, lineage, outbox_view
 from gateway.queries.consumption import daily
 from gateway.queries.detail import message_detail, raw_document
@@ -39,6 +40,14 @@ T = TypeVar("T")
 
 _env = Environment(loader=PackageLoader("gateway.support", "templates"), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
+
+
+def _local(iso: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An ISO UTC instant as Finnish local time (support staff think in local days)."""
+    return "" if not iso else to_local(datetime.fromisoformat(iso)).strftime(fmt)
+
+
+_env.filters["local"] = _local
 
 
 def _lang(request: web.Request) -> str:

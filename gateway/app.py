@@ -17,13 +17,16 @@ from aiohttp import web
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.access.guard import install_guard
 from gateway.access_log import access_log_middleware
+from gateway.api import api_app
 from gateway.config import Settings, safe_database_url
 from gateway.receive import Receiver
 from gateway.soap.endpoint import SOAP_PATH, add_routes
 from gateway.soap.http_checks import soap_request_checks
 from gateway.store.db import make_engine
 from gateway.store.revisions import current_revision, head_revision
+from gateway.support import support_app
 from outbox.admin import prometheus_metrics
 
 ENGINE = web.AppKey("engine", Engine)
@@ -95,6 +98,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     add_routes(app, app[ENGINE], Receiver(app[ENGINE], max_bytes=settings.max_message_bytes), settings.public_url)
+    install_guard(app, app[ENGINE], settings.raw)  # every route denies by default; see gateway/access/guard.py
+    app.add_subapp("/api", api_app(app[ENGINE]))
+    app.add_subapp("/support", support_app(app[ENGINE]))
     return app
 
 

@@ -71,6 +71,7 @@ _INGEST_BATCH_BYTES = 64 * 1024 * 1024
 # Modules whose register(commands) adds commands: one line each.
 COMMAND_MODULES = (
     "gateway.cli_rating",
+    "gateway.cli_users",
 )
 
 

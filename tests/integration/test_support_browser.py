@@ -1,0 +1,173 @@
+"""The support pages in headless Chromium (Debian's `chromium`, driven by Playwright; nothing is downloaded).
+
+Screenshots are kept under var/test-artifacts/screenshots/ (git-ignored) for people to look at. Without a
+browser the tests are skipped, except under CI=true, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.app import create_app
+from gateway.config import PROJECT_ROOT, Settings
+from tests.support.databases import fresh_database_url, migrated_engine
+from tests.support.live_app import serve_app
+from tests.support.support_data import IDENTITY_CODE, POINT, Scenario, populate
+
+CHROMIUM = os.environ.get("GATEWAY_TEST_CHROMIUM", "/usr/bin/chromium")
+SHOTS = PROJECT_ROOT / "var" / "test-artifacts" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+
+
+def _browser_missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; under CI a missing browser is a failure (make test installs chromium as root)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        _browser_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _browser_missing("the playwright package is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=120_000)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Scenario]]:
+    work = tmp_path_factory.mktemp("browser")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with fresh_database_url("sqlite", work) as url:
+        engine = migrated_engine(url)
+        scenario = populate(engine, work)
+        with serve_app(create_app(Settings(database_url=url), engine)) as base:
+            yield base, scenario
+        engine.dispose()
+
+
+def _page(browser: Any) -> Any:
+    page = browser.new_page(viewport={"width": 1300, "height": 950})
+    page.set_default_timeout(60_000)  # a busy machine renders slowly; nothing here waits on wall time otherwise
+    return page
+
+
+def _login(page: Any, base: str, token: str, target: str = "/support/messages") -> None:
+    page.goto(base + target)
+    assert "/support/login" in page.url
+    page.fill("#token", token)
+    page.click("#login")
+    page.wait_for_url(f"**{target}*")
+
+
+def _shot(page: Any, name: str, full: bool = True) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
+
+
+def test_support_user_finds_a_rejected_message_and_sees_its_error_at_its_line(
+        browser: Any, site: tuple[str, Scenario]) -> None:
+    base, scenario = site
+    page = _page(browser)
+    page.goto(base + "/support/login")
+    assert page.locator("h1").inner_text() == "Kirjaudu"  # Finnish by default
+    _shot(page, "01-login")
+    page.fill("#token", "gw_not-a-token")
+    page.click("#login")
+    assert page.locator("#login-error").is_visible()
+    _login(page, base, scenario.tokens["support"])
+
+    page.goto(base + "/support/messages?lang=en")
+    assert page.locator("h1").inner_text() == "Messages"
+    page.select_option("select[name=status]", "rejected")
+    page.click("#search")
+    page.wait_for_url("**status=rejected*")
+    rows = page.locator("#message-log tbody tr")
+    assert rows.count() == 3
+    _shot(page, "02-message-log-rejected")
+
+    page.click("text=e66-support-schema-invalid")
+    page.wait_for_selector("#errors")
+    assert page.locator("#status").inner_text() == "rejected"
+    page.click("#errors a[href='#L80']")
+    marked = page.locator("tr#L80")
+    assert "err" in (marked.get_attribute("class") or "")
+    assert "minInclusive" in marked.inner_text() and "-1.5" in marked.inner_text()
+    _shot(page, "03-message-error-at-line", full=False)
+    page.click("#view-pretty")
+    page.wait_for_url("**view=pretty*")
+    assert page.locator("#raw tr.err").count() == 1
+    assert "-1.5" in page.locator("#raw tr.err").inner_text()
+    timeline = page.locator("#timeline").inner_text()
+    assert "received" in timeline and "rejected" in timeline
+    page.close()
+
+
+def test_identity_codes_stay_masked_on_every_page_a_support_user_opens(
+        browser: Any, site: tuple[str, Scenario]) -> None:
+    base, scenario = site
+    page = _page(browser)
+    _login(page, base, scenario.tokens["support"])
+    for name in ("f01", "f04", "f01-invalid"):
+        page.goto(f"{base}/support/messages/{scenario.ids[name]}")
+        content = page.content()
+        assert IDENTITY_CODE not in content and "131052-308U" not in content
+        assert "131052-****" in content
+    _shot(page, "04-customer-message-masked")
+    assert page.locator("text=Näytä henkilötunnus").count() == 0  # no reveal form for support
+    page.close()
+
+
+def test_accounting_point_page_charts_consumption_and_prices_and_compares_products(
+        browser: Any, site: tuple[str, Scenario]) -> None:
+    base, scenario = site
+    page = _page(browser)
+    _login(page, base, scenario.tokens["support"])
+    page.fill("header input[name=gsrn]", POINT)
+    page.press("header input[name=gsrn]", "Enter")
+    page.wait_for_url(f"**/support/accounting-points/{POINT}")
+    assert page.locator("#consumption-chart svg rect.bar").count() == 31
+    assert page.locator("#consumption-chart svg polyline.price").count() == 1
+    table = page.locator("#what-if tbody tr")
+    assert table.count() == 5
+    current = page.locator("#what-if tr.current")
+    assert current.count() == 1 and current.get_attribute("data-product") == "EM-SPOT"
+    assert page.locator("#what-if-chart svg polyline.product").count() == 5
+    _shot(page, "05-accounting-point")
+    page.click("#ratings a")
+    page.wait_for_selector("#behind")
+    assert page.locator("#behind tbody tr").count() == 31
+    _shot(page, "06-rating-lineage")
+    page.locator("#behind a").first.click()
+    page.wait_for_selector("#raw")
+    assert "E66" in page.locator("h1").inner_text()
+    page.close()
+
+
+def test_billing_admin_replays_a_dead_letter(browser: Any, site: tuple[str, Scenario]) -> None:
+    base, scenario = site
+    page = _page(browser)
+    _login(page, base, scenario.tokens["support"], "/support/dead-letters")
+    assert page.locator(f"#replay-{scenario.dead_letter_id}").count() == 0  # support may look, not replay
+    page.click("header button")  # log out
+    page.wait_for_url("**/support/login")
+    _login(page, base, scenario.tokens["billing-admin"], "/support/dead-letters")
+    assert "unreachable" in page.locator("#dead-letters").inner_text()
+    _shot(page, "07-dead-letters")
+    page.click(f"#replay-{scenario.dead_letter_id}")
+    page.wait_for_selector("#replayed")
+    assert page.locator("#dead-letters tbody tr td.muted").count() == 1  # the list is empty now
+    _shot(page, "08-dead-letter-replayed")
+    page.goto(f"{base}/support/messages/{scenario.ids['outbound']}")
+    assert "replayed" in page.locator("#timeline").inner_text()
+    page.close()

@@ -13,6 +13,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from gateway.rating.core.catalogue import ReferenceScheme
+
+__all__ = ["ReferenceScheme"]
+
 
 class DocumentKind(StrEnum):
     INVOICE = "invoice"
@@ -22,11 +26,6 @@ class DocumentKind(StrEnum):
 class CustomerType(StrEnum):
     CONSUMER = "consumer"
     BUSINESS = "business"
-
-
-class ReferenceScheme(StrEnum):
-    NATIONAL = "national"
-    RF = "rf"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,6 @@ import outbox
 
 
 def all_metadata() -> list[MetaData]:
-    from gateway.store import rating_tables, tables  # noqa: F401  - registers the SQLModel tables
+    from gateway.store import billing_tables, rating_tables, tables  # noqa: F401  - registers the SQLModel tables
 
     return [outbox.metadata, SQLModel.metadata]

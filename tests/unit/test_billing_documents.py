@@ -153,3 +153,11 @@ def test_the_payment_qr_code_carries_the_rf_reference_amount_and_due_date() -> N
     assert lines[11] == f"ReqdExctnDt/{doc.due_date.isoformat()}"
     assert epc_payload(name="x", iban=doc.seller.iban, bic=None, amount=Decimal("0"), rf_reference=doc.reference_rf,
                        due=None) is None
+
+
+def test_a_document_survives_its_json_form_exactly() -> None:
+    from gateway.billing.core.serialize import document_from_json, document_to_json
+
+    doc = network_invoice()
+    assert document_from_json(document_to_json(doc)) == doc
+    assert build_finvoice(document_from_json(document_to_json(doc))) == build_finvoice(doc)

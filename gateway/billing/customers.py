@@ -71,7 +71,7 @@ class CustomerData:
 def _values(data: CustomerData) -> dict[str, Any]:
     return {
         "source": data.source, "name": data.name.strip()[:300], "customer_type": data.customer_type.value,
-        "business_id": ytunnus.compact(data.business_id) if data.business_id else None,
+        "business_id": ytunnus.format(data.business_id) if data.business_id else None,
         "street": data.address.street, "postcode": data.address.postcode, "city": data.address.city,
         "country": data.address.country, "language": data.language, "channel": data.channel,
         "e_invoice_address": data.e_invoice_address, "e_invoice_operator": data.e_invoice_operator,

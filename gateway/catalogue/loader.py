@@ -302,7 +302,7 @@ def _entity(entry: Mapping[str, Any], where: str) -> LegalEntity:
     entity = LegalEntity(
         id=str(_required(entry, "id", where)),
         name=str(_required(entry, "name", where)),
-        business_id=ytunnus.compact(business_id),
+        business_id=ytunnus.format(business_id),
         segment=segment,
         iban=iban_number.compact(account) if account else None,
         bic=bic.compact(bic_code) if bic_code else None,

@@ -33,7 +33,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('entity_id', 'accounting_point', 'customer_id', 'period_start', name='uq_billed_period')
     )
     with op.batch_alter_table('billed_period', schema=None) as batch_op:
-        batch_op.create_index('ix_billed_period_point', ['accounting_point', 'period_start', 'period_end'], unique=False)
+        batch_op.create_index('ix_billed_period_point', ['accounting_point', 'period_start', 'period_end'],
+                              unique=False)
 
     op.create_table('billing_adjustment',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -172,7 +173,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('entity_id')
     )
     with op.batch_alter_table('product_assignment', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
+        batch_op.add_column(sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+                                      nullable=True))
 
     with op.batch_alter_table('sales_agreement', schema=None) as batch_op:
         batch_op.add_column(sa.Column('customer_key', sa.String(length=100), nullable=True))

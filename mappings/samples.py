@@ -361,7 +361,8 @@ def sample_customer(n: int) -> Customer:
         if check == 10:  # no valid business ID with this body: take the next customer's
             return sample_customer(n + 5)
         return Customer(identification=f"{body}-{check}", identification_type="AA01", customer_type="AB01",
-                        customer_subtype="BF02", information_restriction=False, language="fi", name=f"Esimerkkiyhtiö {n} Oy", address=street)
+                        customer_subtype="BF02", information_restriction=False, language="fi",
+                        name=f"Esimerkkiyhtiö {n} Oy", address=street)
     birth = f"{(n % 28) + 1:02d}{(n % 12) + 1:02d}{(60 + n) % 100:02d}"
     serial = f"{(n * 37) % 898 + 2:03d}"
     code = f"{birth}-{serial}{_HETU_CHECK[int(birth + serial) % 31]}"

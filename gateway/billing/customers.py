@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 from stdnum.fi import ytunnus
@@ -81,16 +82,22 @@ def _values(data: CustomerData) -> dict[str, Any]:
 
 def upsert_customer(session: Session, data: CustomerData) -> tuple[BillingCustomerRow, bool]:
     """The customer row of ``data.key``, created or brought up to date; (row, changed)."""
+    values = _values(data)
+    now = utcnow()
     row = session.execute(
         select(BillingCustomerRow).where(col(BillingCustomerRow.customer_key) == data.key)
     ).scalar_one_or_none()
-    values = _values(data)
-    now = utcnow()
     if row is None:
-        row = BillingCustomerRow(customer_key=data.key, created_at=now, updated_at=now, **values)
-        session.add(row)
-        session.flush()
-        return row, True
+        # INSERT … ON CONFLICT DO NOTHING: two runs meeting the same new customer both end up with one row.
+        table = BillingCustomerRow.__table__  # type: ignore[attr-defined]
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        created = session.execute(insert(table).values(customer_key=data.key, created_at=now, updated_at=now,
+                                                       **values).on_conflict_do_nothing()).rowcount
+        row = session.execute(
+            select(BillingCustomerRow).where(col(BillingCustomerRow.customer_key) == data.key)
+        ).scalar_one()
+        if created:
+            return row, True
     if any(getattr(row, k) != v for k, v in values.items()):
         for k, v in values.items():
             setattr(row, k, v)

@@ -34,7 +34,7 @@ from gateway.rating.core.calendar import first_of_next_month, local_midnight_utc
 from gateway.rating.core.catalogue import Catalogue, LegalEntity, Segment
 from gateway.rating.core.charges import CatalogueGapError
 from gateway.rating.errors import RatingInputError
-from gateway.rating.service import line_to_json, local_date, rate_in_session, record_rating
+from gateway.rating.service import latest_rating, line_to_json, local_date, rate_in_session, record_rating
 from gateway.store.billing_tables import BilledPeriodRow, BillingAdjustmentRow, BillingCustomerRow
 from gateway.store.rating_tables import ProductAssignmentRow, RatingResult
 from gateway.store.tables import SalesAgreementRow
@@ -246,7 +246,9 @@ def rate_unit(session: Session, unit: Unit, *, record: bool, cause: str) -> Rati
     if not record:
         return Rating(0, 0, [line_to_json(ln) for ln in rated.lines])
     row = record_rating(session, rated, cause)
-    assert row is not None and row.id is not None  # a period never rated before always records revision 1
+    if row is None:  # another run recorded the same rating meanwhile: bill that one
+        row = latest_rating(session, unit.accounting_point, unit.period_start, unit.period_end)
+    assert row is not None and row.id is not None
     return Rating(row.id, row.revision, list(row.lines))
 
 

@@ -259,6 +259,9 @@ def _groups(
                 with Session(engine, expire_on_commit=False) as session, session.begin():
                     rating = rate_unit(session, unit, record=not dry_run, cause=f"billing run {report.period}")
                 report.rated += 1
+            except IntegrityError:  # a concurrent run recorded this period's rating first: use that one
+                with Session(engine) as session:
+                    rating = recorded_ratings(session, [unit.key])[unit.key]
             except RATING_ERRORS as error:
                 for e in sorted(todo):
                     report.held.append(Hold(e, unit.accounting_point, unit.period_start, unit.period_end,

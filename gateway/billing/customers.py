@@ -91,8 +91,8 @@ def upsert_customer(session: Session, data: CustomerData) -> tuple[BillingCustom
         # INSERT … ON CONFLICT DO NOTHING: two runs meeting the same new customer both end up with one row.
         table = BillingCustomerRow.__table__  # type: ignore[attr-defined]
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        created = session.execute(insert(table).values(customer_key=data.key, created_at=now, updated_at=now,
-                                                       **values).on_conflict_do_nothing()).rowcount
+        statement = insert(table).values(customer_key=data.key, created_at=now, updated_at=now, **values)
+        created = session.execute(statement.on_conflict_do_nothing()).rowcount  # type: ignore[attr-defined]
         row = session.execute(
             select(BillingCustomerRow).where(col(BillingCustomerRow.customer_key) == data.key)
         ).scalar_one()

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.billing.corrections import correct_billed_period
 from gateway.billing.core.finvoice import finvoice_issues
+from gateway.billing.corrections import correct_billed_period
 from gateway.billing.runs import bill
 from gateway.bootstrap import build_registry
 from gateway.config import Settings

@@ -143,7 +143,8 @@ def _header(pdf: _Invoice, doc: Document) -> None:
     if doc.kind is DocumentKind.INVOICE:
         facts += [(LABELS["due"], _fi(doc.due_date)), (LABELS["reference"], _payment_reference_text(doc))]
     else:
-        facts.append((LABELS["original"], f"{doc.original_number} ({_fi(doc.original_date)})"))
+        facts += [(LABELS["original"], f"{doc.original_number} ({_fi(doc.original_date)})"),
+                  (LABELS["reference"], _payment_reference_text(doc))]
     y = MARGIN + 8
     for label, value in facts:
         pdf.label_value(x, y, label, value)

@@ -12,7 +12,7 @@ read here: a consumer has no identifier on an invoice at all; a company is shown
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,13 +180,35 @@ def _newest_f01(session: Session, customer_key: str) -> Mapping[str, Any] | None
     return customer if isinstance(customer, Mapping) else None
 
 
-def agreement_customer(session: Session, agreement: SalesAgreementRow, rules: InvoicingRules) -> CustomerData | None:
-    """The customer an agreement bills (None when the agreement names no customer at all)."""
+def newest_f01_data(session: Session, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+    """The newest F01 customer data of each customer key, in a few queries."""
+    found: dict[str, Mapping[str, Any]] = {}
+    wanted = sorted(set(keys))
+    for i in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(col(CustomerRow.customer_key), col(CustomerRow.attributes))
+            .where(col(CustomerRow.customer_key).in_(wanted[i:i + 500]))
+            .order_by(col(CustomerRow.received_at), col(CustomerRow.id))
+        )
+        for key, attributes in rows:
+            customer = (attributes or {}).get("customer")
+            if isinstance(customer, Mapping):
+                found[key] = customer  # later rows win
+    return found
+
+
+def agreement_customer(session: Session, agreement: SalesAgreementRow, rules: InvoicingRules,
+                       f01_by_key: Mapping[str, Mapping[str, Any]] | None = None) -> CustomerData | None:
+    """The customer an agreement bills (None when the agreement names no customer at all). ``f01_by_key``:
+    the newest F01 data already read for many agreements (else it is read now)."""
     attributes = agreement.attributes or {}
     details = attributes.get("agreement") or {}
     customers = details.get("customers") or []
     f04 = customers[0] if customers else None
-    f01 = _newest_f01(session, agreement.customer_key) if agreement.customer_key else None
+    if f01_by_key is not None:
+        f01 = f01_by_key.get(agreement.customer_key) if agreement.customer_key else None
+    else:
+        f01 = _newest_f01(session, agreement.customer_key) if agreement.customer_key else None
     source = f01 or f04
     if source is None:
         return None
@@ -210,6 +232,35 @@ def agreement_customer(session: Session, agreement: SalesAgreementRow, rules: In
         language=source.get("language"), channel=channel, e_invoice_address=e_invoice.get("address"),
         e_invoice_operator=e_invoice.get("router"), email=_email(source),
     )
+
+
+def upsert_customers(session: Session, data: Sequence[CustomerData]) -> dict[str, BillingCustomerRow]:
+    """``upsert_customer`` for many customers at once: one read, one insert of the new ones, updates of the
+    changed ones; the rows by key."""
+    unique = {d.key: d for d in data}
+    keys = sorted(unique)
+    rows: dict[str, BillingCustomerRow] = {}
+
+    def read(wanted: list[str]) -> None:
+        for i in range(0, len(wanted), 500):
+            for row in session.execute(select(BillingCustomerRow).where(
+                    col(BillingCustomerRow.customer_key).in_(wanted[i:i + 500]))).scalars():
+                rows[row.customer_key] = row
+
+    read(keys)
+    missing = [k for k in keys if k not in rows]
+    if missing:
+        now = utcnow()
+        table = BillingCustomerRow.__table__  # type: ignore[attr-defined]
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        session.execute(insert(table).on_conflict_do_nothing(),
+                        [{"customer_key": k, "created_at": now, "updated_at": now, **_values(unique[k])}
+                         for k in missing])
+        read(missing)
+    for key in keys:
+        if key not in missing and any(getattr(rows[key], k) != v for k, v in _values(unique[key]).items()):
+            upsert_customer(session, unique[key])  # the customer's data changed since the last run
+    return rows
 
 
 def customer_by_id(session: Session, customer_id: int) -> BillingCustomerRow | None:

@@ -108,18 +108,18 @@ def lock_series(session: Session, entity: LegalEntity) -> InvoiceSeriesRow:
     return row
 
 
-def release_payload(row: InvoiceRow, entity: LegalEntity, doc: Document) -> dict[str, Any]:
+def release_payload(row: dict[str, Any], entity: LegalEntity, doc: Document) -> dict[str, Any]:
     provider = entity.payment_provider
     return {
-        "invoice_id": row.id, "kind": row.kind, "entity": row.entity_id, "number": row.number,
-        "reference": row.reference, "reference_rf": row.reference_rf,
-        "payment_reference": doc.payment_reference or row.reference,
-        "total_excl_vat": row.total_excl_vat, "total_vat": row.total_vat, "total": row.total, "currency": "EUR",
-        "invoice_date": row.invoice_date.isoformat(), "due_date": row.due_date.isoformat(),
-        "customer_id": row.customer_id, "customer_type": row.customer_type, "channel": row.channel,
+        "invoice_id": row["id"], "kind": row["kind"], "entity": row["entity_id"], "number": row["number"],
+        "reference": row["reference"], "reference_rf": row["reference_rf"],
+        "payment_reference": doc.payment_reference or row["reference"],
+        "total_excl_vat": row["total_excl_vat"], "total_vat": row["total_vat"], "total": row["total"],
+        "currency": "EUR", "invoice_date": row["invoice_date"].isoformat(), "due_date": row["due_date"].isoformat(),
+        "customer_id": row["customer_id"], "customer_type": row["customer_type"], "channel": row["channel"],
         "provider_account": provider.account if provider else None,
         "provider_mode": provider.mode.value if provider else None,
-        "original_invoice_id": row.original_invoice_id, "final": row.final,
+        "original_invoice_id": row["original_invoice_id"], "final": row["final"],
     }
 
 
@@ -155,7 +155,7 @@ def issue_drafts(
     numbers = NumberSeries(series.prefix, series.width)
     issued: list[Issued] = []
     refused: list[tuple[Draft, str]] = []
-    stored: list[tuple[Draft, InvoiceRow, Document]] = []
+    stored: list[tuple[Draft, dict[str, Any], Document]] = []
     for draft in drafts:
         number = numbers.number(series.next_sequence)
         doc = issue(draft.doc, number, sending_date=draft.doc.invoice_date)
@@ -166,30 +166,32 @@ def issue_drafts(
             continue
         series.next_sequence += 1
         assert doc.due_date is not None and doc.reference is not None and doc.reference_rf is not None
-        row = InvoiceRow(
-            entity_id=entity.id, kind=doc.kind.value, number=number, sequence=series.next_sequence - 1,
-            status=ISSUED, payment_status=UNPAID, customer_id=draft.customer_id,
-            customer_type=doc.buyer.customer_type.value, channel=doc.buyer.channel, period_start=doc.period_start,
-            period_end=doc.period_end, invoice_date=doc.invoice_date, due_date=doc.due_date,
-            reference=doc.reference, reference_rf=doc.reference_rf, total_excl_vat=str(doc.total_excl_vat),
-            total_vat=str(doc.total_vat), total=str(doc.total), original_invoice_id=draft.original_invoice_id,
-            final=doc.final, reason=(doc.reason or None) and str(doc.reason)[:1000], barcode=doc.barcode,
-            document=document_to_json(doc), finvoice=xml, finvoice_sha256=hashlib.sha256(xml).hexdigest(),
-            run_id=run_id, created_at=now, issued_at=now, released_at=now,
-        )
-        session.add(row)
-        stored.append((draft, row, doc))
+        stored.append((draft, {
+            "entity_id": entity.id, "kind": doc.kind.value, "number": number, "sequence": series.next_sequence - 1,
+            "status": ISSUED, "payment_status": UNPAID, "customer_id": draft.customer_id,
+            "customer_type": doc.buyer.customer_type.value, "channel": doc.buyer.channel,
+            "period_start": doc.period_start, "period_end": doc.period_end, "invoice_date": doc.invoice_date,
+            "due_date": doc.due_date, "reference": doc.reference, "reference_rf": doc.reference_rf, "currency": "EUR",
+            "total_excl_vat": str(doc.total_excl_vat), "total_vat": str(doc.total_vat), "total": str(doc.total),
+            "paid_amount": "0.00", "original_invoice_id": draft.original_invoice_id, "final": doc.final,
+            "reason": str(doc.reason)[:1000] if doc.reason else None, "barcode": doc.barcode,
+            "document": document_to_json(doc), "finvoice": xml, "finvoice_sha256": hashlib.sha256(xml).hexdigest(),
+            "run_id": run_id, "created_at": now, "issued_at": now, "released_at": now, "sent_at": None,
+        }, doc))
     if not stored:
         return issued, refused
     series.updated_at = now
-    session.flush()  # invoice ids (one multi-row INSERT … RETURNING)
+    session.flush()
+    table = InvoiceRow.__table__  # type: ignore[attr-defined]
+    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                          [row for _, row, _ in stored]).scalars().all()  # one multi-row INSERT … RETURNING
     lines: list[dict[str, Any]] = []
     billed: list[dict[str, Any]] = []
-    for draft, row, doc in stored:
-        assert row.id is not None
-        lines += _line_rows(row.id, doc)
+    for (draft, row, doc), invoice_id in zip(stored, ids, strict=True):
+        row["id"] = invoice_id
+        lines += _line_rows(invoice_id, doc)
         billed += [{"entity_id": entity.id, "accounting_point": u.accounting_point, "customer_id": draft.customer_id,
-                    "period_start": u.period_start, "period_end": u.period_end, "invoice_id": row.id,
+                    "period_start": u.period_start, "period_end": u.period_end, "invoice_id": invoice_id,
                     "rating_result_id": u.rating_result_id, "rating_revision": u.revision, "created_at": now,
                     "updated_at": now} for u in draft.billed]
         if draft.adjustment_ids:
@@ -197,19 +199,19 @@ def issue_drafts(
                 update(BillingAdjustmentRow)
                 .where(col(BillingAdjustmentRow.id).in_(list(draft.adjustment_ids)),
                        col(BillingAdjustmentRow.status) == "pending")
-                .values(status="consumed", consumed_by_invoice_id=row.id)
+                .values(status="consumed", consumed_by_invoice_id=invoice_id)
             ).rowcount  # type: ignore[attr-defined]
             if taken != len(draft.adjustment_ids):
                 raise AdjustmentsTaken(f"an adjustment of customer {draft.customer_id} was consumed meanwhile")
-        issued.append(Issued(row.id, entity.id, row.kind, number, draft.customer_id, doc.total, row.due_date,
-                             doc.payment_reference or row.reference, draft.label))
+        issued.append(Issued(invoice_id, entity.id, row["kind"], row["number"], draft.customer_id, doc.total,
+                             row["due_date"], doc.payment_reference or row["reference"], draft.label))
     session.execute(insert(InvoiceLineRow), lines)
     if billed:
         session.execute(insert(BilledPeriodRow), billed)  # raises IntegrityError when a period is already billed
     for topic in (TOPIC_INVOICE_RELEASED, TOPIC_CREDIT_NOTE_RELEASED):
         kind = DocumentKind.INVOICE if topic == TOPIC_INVOICE_RELEASED else DocumentKind.CREDIT_NOTE
-        events = [(release_payload(row, entity, doc), f"{entity.id}:{row.number}")
-                  for _, row, doc in stored if row.kind == kind.value]
+        events = [(release_payload(row, entity, doc), f"{entity.id}:{row['number']}")
+                  for _, row, doc in stored if row["kind"] == kind.value]
         if events:
             enqueue_many(session, topic, events)
     return issued, refused

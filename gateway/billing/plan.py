@@ -26,7 +26,14 @@ from sqlmodel import col
 
 from gateway.billing.core.compose import Adjustment, PricedCharge, compose_invoice, consumption_of
 from gateway.billing.core.model import Address, Buyer, Consumption, Contract, Seller
-from gateway.billing.customers import CustomerData, agreement_customer, buyer_of, buyer_of_data, upsert_customer
+from gateway.billing.customers import (
+    CustomerData,
+    agreement_customer,
+    buyer_of,
+    buyer_of_data,
+    newest_f01_data,
+    upsert_customers,
+)
 from gateway.billing.issuing import BilledUnit, Draft
 from gateway.rating.catalogues import ActiveCatalogue
 from gateway.rating.core import PeriodHeldError, PricesMissingError
@@ -338,20 +345,46 @@ def compose_group(
                  label=buyer.name)
 
 
+def resolve_customers(session: Session, units: Sequence[Unit], active: ActiveCatalogue, *, store: bool
+                      ) -> dict[int, tuple[int | None, Buyer | None]]:
+    """Each unit's (by ``id(unit)``) customer id — None when previewing a customer not stored yet — and buyer
+    (None: nobody to bill), read and stored for all units in a few statements."""
+    found: dict[int, tuple[int | None, Buyer | None]] = {}
+    heat_ids = sorted({u.customer_id for u in units if u.customer_id is not None})
+    heat = {r.id: r for r in session.execute(
+        select(BillingCustomerRow).where(col(BillingCustomerRow.id).in_(heat_ids))).scalars()} if heat_ids else {}
+    f01 = newest_f01_data(session, [u.agreement.customer_key for u in units
+                                    if u.agreement is not None and u.agreement.customer_key])
+    data: dict[int, CustomerData | None] = {}
+    for unit in units:
+        if unit.customer_id is not None:
+            row = heat.get(unit.customer_id)
+            found[id(unit)] = (None, None) if row is None else (row.id, buyer_of(row))
+        else:
+            assert unit.agreement is not None
+            data[id(unit)] = agreement_customer(session, unit.agreement, active.catalogue.invoicing, f01)
+    known = [d for d in data.values() if d is not None]
+    if store:
+        rows = upsert_customers(session, known)
+    else:
+        rows = {}
+        keys = sorted({d.key for d in known})
+        for i in range(0, len(keys), 500):
+            for row in session.execute(select(BillingCustomerRow).where(
+                    col(BillingCustomerRow.customer_key).in_(keys[i:i + 500]))).scalars():
+                rows[row.customer_key] = row
+    for unit_id, d in data.items():
+        if d is None:
+            found[unit_id] = (None, None)
+        elif store:
+            found[unit_id] = (rows[d.key].id, buyer_of(rows[d.key]))
+        else:
+            existing = rows.get(d.key)
+            found[unit_id] = (existing.id if existing else None, buyer_of_data(d, existing.id if existing else None))
+    return found
+
+
 def resolve_customer(session: Session, unit: Unit, active: ActiveCatalogue, *, store: bool
                      ) -> tuple[int | None, Buyer | None]:
-    """The unit's customer id (None when previewing a customer not stored yet) and buyer (None: nobody)."""
-    if unit.customer_id is not None:
-        row = session.get(BillingCustomerRow, unit.customer_id)
-        return (None, None) if row is None else (row.id, buyer_of(row))
-    assert unit.agreement is not None
-    data = agreement_customer(session, unit.agreement, active.catalogue.invoicing)
-    if data is None:
-        return None, None
-    if store:
-        row, _ = upsert_customer(session, data)
-        return row.id, buyer_of(row)
-    existing = session.execute(
-        select(col(BillingCustomerRow.id)).where(col(BillingCustomerRow.customer_key) == data.key)
-    ).scalar_one_or_none()
-    return existing, buyer_of_data(data, existing)
+    """``resolve_customers`` of one unit."""
+    return resolve_customers(session, [unit], active, store=store)[id(unit)]

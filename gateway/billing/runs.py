@@ -49,7 +49,7 @@ from gateway.billing.plan import (
     previous_year_consumption,
     rate_unit,
     recorded_ratings,
-    resolve_customer,
+    resolve_customers,
 )
 from gateway.rating.catalogues import ActiveCatalogue, active_catalogue
 from gateway.rating.core.calendar import HELSINKI
@@ -238,7 +238,7 @@ def _groups(
 ) -> dict[tuple[str, str], Group]:
     groups: dict[tuple[str, str], Group] = {}
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        customers = {id(u): resolve_customer(session, u, active, store=not dry_run) for u in units}
+        customers = resolve_customers(session, units, active, store=not dry_run)
     for unit in units:
         customer_id, buyer = customers[id(unit)]
         todo = {e for e in unit.entities

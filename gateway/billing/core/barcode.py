@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 import barcode as python_barcode  # python-barcode: the Code 128 symbology, used without an image writer
 from stdnum import iban as iban_number
@@ -42,6 +43,7 @@ class BarcodeFields:
     due: date | None
 
 
+@lru_cache(maxsize=64)  # an entity has one or two accounts: check each once
 def _fi_account_digits(iban: str) -> str:
     compact = iban_number.compact(iban)
     if not compact.startswith("FI") or not iban_number.is_valid(compact):

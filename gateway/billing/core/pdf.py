@@ -256,10 +256,18 @@ def _slip(pdf: _Invoice, doc: Document) -> None:
         size = len(matrix) * QR_MODULE_MM
         x0, y0 = A4_W - MARGIN - size, top + 40
         pdf.set_fill_color(0, 0, 0)
-        for r, row in enumerate(matrix):
-            for c, dark in enumerate(row):
-                if dark:
-                    pdf.rect(x0 + c * QR_MODULE_MM, y0 + r * QR_MODULE_MM, QR_MODULE_MM, QR_MODULE_MM, style="F")
+        for r, row in enumerate(matrix):  # one rectangle per run of dark modules in a row
+            c = 0
+            while c < len(row):
+                if not row[c]:
+                    c += 1
+                    continue
+                run = c
+                while run < len(row) and row[run]:
+                    run += 1
+                pdf.rect(x0 + c * QR_MODULE_MM, y0 + r * QR_MODULE_MM, (run - c) * QR_MODULE_MM, QR_MODULE_MM,
+                         style="F")
+                c = run
         pdf.text_at(x0, y0 + size + 1, "QR-maksu / Pay with QR", size=6.5)
     pdf.set_auto_page_break(True, margin=18)
 

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -38,6 +38,7 @@ from gateway.store.billing_tables import (
     InvoiceRow,
     InvoiceSeriesRow,
 )
+from gateway.store.queries import insert_rows, insert_rows_returning_ids
 from outbox import enqueue_many
 from outbox.types import utcnow
 
@@ -182,9 +183,8 @@ def issue_drafts(
         return issued, refused
     series.updated_at = now
     session.flush()
-    table = InvoiceRow.__table__  # type: ignore[attr-defined]
-    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                          [row for _, row, _ in stored]).scalars().all()  # one multi-row INSERT … RETURNING
+    ids = insert_rows_returning_ids(session, InvoiceRow.__table__,  # type: ignore[attr-defined]
+                                    [row for _, row, _ in stored])
     lines: list[dict[str, Any]] = []
     billed: list[dict[str, Any]] = []
     for (draft, row, doc), invoice_id in zip(stored, ids, strict=True):
@@ -205,9 +205,9 @@ def issue_drafts(
                 raise AdjustmentsTaken(f"an adjustment of customer {draft.customer_id} was consumed meanwhile")
         issued.append(Issued(invoice_id, entity.id, row["kind"], row["number"], draft.customer_id, doc.total,
                              row["due_date"], doc.payment_reference or row["reference"], draft.label))
-    session.execute(insert(InvoiceLineRow), lines)
-    if billed:
-        session.execute(insert(BilledPeriodRow), billed)  # raises IntegrityError when a period is already billed
+    insert_rows(session, InvoiceLineRow.__table__, lines)  # type: ignore[attr-defined]
+    # IntegrityError (uq_billed_period) when another transaction billed one of these periods first.
+    insert_rows(session, BilledPeriodRow.__table__, billed)  # type: ignore[attr-defined]
     for topic in (TOPIC_INVOICE_RELEASED, TOPIC_CREDIT_NOTE_RELEASED):
         kind = DocumentKind.INVOICE if topic == TOPIC_INVOICE_RELEASED else DocumentKind.CREDIT_NOTE
         events = [(release_payload(row, entity, doc), f"{entity.id}:{row['number']}")

@@ -322,10 +322,9 @@ def compose_group(
             delivered[key] = delivered.get(key, Decimal(0)) + quantity
         billed.append(BilledUnit(unit.accounting_point, unit.period_start, unit.period_end, rating.id,
                                  rating.revision))
-        segment_products = {d["product_code"] for _, d in lines}
-        contracts += [k for k in unit.contracts
-                      if any(catalogue.products[c].name == k.product for c in segment_products
-                             if c in catalogue.products)]
+        names = {catalogue.products[d["product_code"]].name for _, d in lines if d["product_code"] in
+                 catalogue.products}
+        contracts += [k for k in unit.contracts if k.product in names]  # this entity's products only
     consumption = [Consumption(point, unit_name, quantity, previous.get((point, unit_name)))
                    for (point, unit_name), quantity in sorted(delivered.items())]
     buyer = group.buyer

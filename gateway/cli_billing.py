@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -33,6 +34,11 @@ def _guarded(fn: Handler) -> Handler:
         except SQLAlchemyError as error:
             print(f"gateway: database error ({type(error).__name__}); is the schema migrated? "
                   "run `gateway migrate`", file=sys.stderr)
+            return 1
+        except Exception as error:  # the run itself failed: one line, the details in the log (-v)
+            logging.getLogger("gateway.billing").debug("command failed", exc_info=True)
+            print(f"gateway: {fn.__name__.removeprefix('cmd_').replace('_', ' ')} failed: "
+                  f"{type(error).__name__}: {error}", file=sys.stderr)
             return 1
 
     run.__name__ = fn.__name__

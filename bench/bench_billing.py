@@ -96,7 +96,8 @@ def setup(engine: Engine, customers: int) -> None:
         s.execute(insert(ProductAssignmentRow), [{"accounting_point": first, "product_code": "SV-YLEIS",
                                                   "segment": "network", "valid_from": date(2020, 1, 1),
                                                   "main_fuse": "3x25A", "source": "bench", "created_at": now}])
-        (version,) = next_versions(s, [SeriesKey(first, "8716867000030", "PT1H", start, start + timedelta(hours=hours))])
+        end = start + timedelta(hours=hours)
+        (version,) = next_versions(s, [SeriesKey(first, "8716867000030", "PT1H", start, end)])
         s.execute(insert(MeteringSeriesRow), [{
             "accounting_point": first, "product": "8716867000030", "unit": "kWh", "resolution": "PT1H",
             "period_start": start, "period_end": start + timedelta(hours=hours), "version": version,

@@ -43,7 +43,7 @@ def add_heat_customer(engine: Engine, month: date, next_month: date) -> int:
     with Session(engine) as session, session.begin():
         customer, _ = add_own_customer(session, CustomerData(
             key=f"{OWN}:KL-1001", source=OWN, name="Asunto Oy Esimerkkitalo", customer_type=CustomerType.BUSINESS,
-            address=Address("Lämpökuja 5", "00300", "Helsinki"), business_id="2345678-0", channel="paper"))
+            address=Address("Lämpökuja 5", "00300", "Helsinki"), business_id="2077474-0", channel="paper"))
         assert customer.id is not None
         catalogue = active_catalogue(session).catalogue
         assign_product(session, AssignmentSpec(HEAT_POINT, HEAT_PRODUCT, date(2025, 1, 1),

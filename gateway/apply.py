@@ -177,9 +177,11 @@ def _store_agreement(
     session: Session, header: MessageHeader, t: SalesAgreementEvent, message_pk: int, now: datetime
 ) -> str:
     details = t.agreement
+    customer = details.customers[0] if details and details.customers else None
     session.add(SalesAgreementRow(
         accounting_point=t.accounting_point,
         agreement_id=t.agreement_id,
+        customer_key=_customer_key(customer.identification) if customer and customer.identification else None,
         supplier_gln=(details.supplier if details and details.supplier else header.juridical_recipient),
         start=t.start_of_occurrence,
         end=t.end_of_occurrence,

@@ -6,6 +6,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gateway.apply import TOPIC_RELEASE_PARKED
+from gateway.billing.handlers import register_billing_handlers
 from gateway.config import Settings
 from gateway.outbound import register_datahub_send
 from gateway.rating.handlers import register_rating_handlers
@@ -23,4 +24,5 @@ def build_registry(settings: Settings, engine: Engine) -> HandlerRegistry:
     registry.register(TOPIC_RELEASE_PARKED, release_parked, consumer="gateway.parked")
     register_datahub_send(registry, settings)  # only when [datahub] names an endpoint
     register_rating_handlers(registry, engine, settings)
+    register_billing_handlers(registry, engine, settings)
     return registry

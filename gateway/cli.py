@@ -72,6 +72,7 @@ _INGEST_BATCH_BYTES = 64 * 1024 * 1024
 COMMAND_MODULES = (
     "gateway.cli_rating",
     "gateway.cli_users",
+    "gateway.cli_billing",
 )
 
 

@@ -107,7 +107,7 @@ def cmd_products_assign(args: argparse.Namespace, settings: Settings) -> int:
         specs = [AssignmentSpec(
             args.accounting_point, args.product, args.valid_from,
             None if args.valid_to is None else args.valid_to + timedelta(days=1),
-            args.main_fuse, args.flow_m3h, args.power_kw,
+            args.main_fuse, args.flow_m3h, args.power_kw, args.customer,
         )]
         source = "cli"
     created = 0
@@ -136,14 +136,15 @@ def cmd_products_list(args: argparse.Namespace, settings: Settings) -> int:
                 "valid_from": r.valid_from.isoformat(),
                 "last_day": None if r.valid_to is None else (r.valid_to - timedelta(days=1)).isoformat(),
                 "main_fuse": r.main_fuse, "contracted_flow_m3h": r.contracted_flow_m3h,
-                "contracted_power_kw": r.contracted_power_kw,
+                "contracted_power_kw": r.contracted_power_kw, "customer_id": r.customer_id,
             } for r in rows], indent=2))
             return 0
         print(f"{'accounting point':<18}  {'segment':<16}  {'product':<16}  {'from':<10}  {'to (incl.)':<10}  extra")
         for r in rows:
             last = "" if r.valid_to is None else (r.valid_to - timedelta(days=1)).isoformat()
             extra = " ".join(f"{k}={v}" for k, v in (("fuse", r.main_fuse), ("flow_m3h", r.contracted_flow_m3h),
-                                                      ("power_kw", r.contracted_power_kw)) if v)
+                                                      ("power_kw", r.contracted_power_kw),
+                                                      ("customer", r.customer_id)) if v)
             print(f"{r.accounting_point:<18}  {r.segment:<16}  {r.product_code:<16}  "
                   f"{r.valid_from.isoformat():<10}  {last:<10}  {extra}")
     return 0
@@ -238,6 +239,8 @@ def register(commands: Commands) -> None:
     p.add_argument("--main-fuse", help="network: main fuse, e.g. 3x25A (default: from E58)")
     p.add_argument("--flow-m3h", type=_decimal, help="district heating: contracted water flow m³/h")
     p.add_argument("--power-kw", type=_decimal, help="district heating: contracted power kW")
+    p.add_argument("--customer", type=int, metavar="ID",
+                   help="district heating: the billed customer (an id from `gateway customers add`)")
     p.add_argument("--file", help="CSV accounting_point,product_code,valid_from,valid_to[,main_fuse,…]")
     p.add_argument("--force", action="store_true",
                    help="assign a network product even to a point no E58 announced (with a warning)")

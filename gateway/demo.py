@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from gateway.billing.demo_step import run_billing_demo
 from gateway.bootstrap import build_registry
 from gateway.config import PROJECT_ROOT, Settings
 from gateway.datahub_pull import DatahubPuller
@@ -72,8 +73,9 @@ def write_scenario(folder: Path) -> int:
     files: dict[str, bytes] = {}
     for i, point in enumerate(early):
         files[f"10-e58-{point}.xml"] = samples.e58_message(point, datetime(2025, 1, 1, tzinfo=UTC))
-        files[f"20-f04-{point}.xml"] = samples.f04_message(
-            point, since, product_code=RETAIL_PRODUCTS[i % len(RETAIL_PRODUCTS)])
+        files[f"20-f04-{point}.xml"] = samples.f04_message(  # the first two points have the same customer
+            point, since, product_code=RETAIL_PRODUCTS[i % len(RETAIL_PRODUCTS)],
+            customer=samples.sample_customer(max(i - 1, 0)), e_invoice=i % 3 != 2)
     for day in _days():
         files[f"30-e66-{day}.xml"] = samples.e66_message(samples.DATAHUB_GLN, samples.OUR_SUPPLIER_GLN, early, day)
         files[f"31-e66-late-{day}.xml"] = samples.e66_message(
@@ -81,7 +83,8 @@ def write_scenario(folder: Path) -> int:
     # A message we must refuse: Datahub's queue carries a DSO's own header (not Datahub as physical sender).
     files["40-foreign-sender.xml"] = (PROJECT_ROOT / "tests/fixtures/datahub/e66-pt1h-day.xml").read_bytes()
     files[f"50-e58-{LATE_POINT}.xml"] = samples.e58_message(LATE_POINT, datetime(2025, 1, 1, tzinfo=UTC))
-    files[f"51-f04-{LATE_POINT}.xml"] = samples.f04_message(LATE_POINT, since, product_code="EM-SPOT")
+    files[f"51-f04-{LATE_POINT}.xml"] = samples.f04_message(LATE_POINT, since, product_code="EM-SPOT",
+                                                           customer=samples.sample_customer(len(early)))
     for name, body in files.items():
         (folder / name).write_bytes(body)
     return len(files)
@@ -202,6 +205,13 @@ def run_demo(settings: Settings, *, fresh: bool = True) -> int:
             out.append(f"correction    10.3. for {POINTS[0]}: revision {revised.revision}, delta "
                        f"{Decimal(revised.delta_total):+.2f} € in {len(revised.delta)} delta lines")
 
+        def deliver(body: bytes) -> None:
+            sim.enqueue(samples.OUR_SUPPLIER_GLN, body)
+            _pull_all(puller)
+            worker.drain()
+
+        out += run_billing_demo(engine, work, month=MONTH, next_month=NEXT_MONTH, points=POINTS, deliver=deliver)
+
         # An agreement we send: through the outbox to Datahub's sendMessage; its ACK comes back in our queue.
         new_point = samples.gsrn(40)
         with Session(engine) as s, s.begin():
@@ -223,13 +233,16 @@ def run_demo(settings: Settings, *, fresh: bool = True) -> int:
     handled_topics = set(build_registry(settings, engine).topics)
     waiting = ", ".join(f"{t.topic} {t.pending}" for t in topics if t.pending and t.topic not in handled_topics)
     out.append(f"outbox        {sum(t.done for t in topics)} events handled, {sum(t.dead for t in topics)} dead "
-               f"letters; waiting for consumers not built yet (invoicing, support log): {waiting or 'none'}")
+               f"letters; waiting for consumers not built yet (support log, payment provider): {waiting or 'none'}")
     print("\n".join(out))
     print(f"""
 where to look (after `. .venv/bin/activate`; the data stays in {engine.url.database})
   gateway outbox status                        queue depth, oldest pending age, dead letters
   gateway rate --accounting-point {POINTS[0]} --from 2026-03-01 --to 2026-03-31
   gateway serve                                then /health, /metrics, POST /soap/b2b, GET /soap/b2b?wsdl
-  {work}/scenario/                         the XML the simulated Datahub delivered""")
+  gateway invoices list --period 2026-03       the invoices, credit notes and corrected invoices
+  gateway invoices export --format pdf --out DIR   (also finvoice, json) one file per invoice
+  {work}/scenario/                         the XML the simulated Datahub delivered
+  {work}/invoices/                         Finvoice 3.0 XML and PDF of every invoice and credit note""")
     engine.dispose()
     return 0

@@ -280,10 +280,12 @@ def f04_document(
     process: str = Process.NEW_SALES_AGREEMENT,
     message_id: str | None = None,
     e_invoice: bool = True,
+    customer: Customer | None = None,
 ) -> F04Message:
-    """A new open-ended sales agreement with a consumer customer, e-invoiced by default."""
+    """A new open-ended sales agreement with a consumer customer (the sample consumer by default),
+    e-invoiced by default."""
     mid = message_id or sample_uuid("f04", accounting_point, start_of_occurrence, process)
-    customer = sample_consumer()
+    customer = customer or sample_consumer()
     agreement = AgreementDetails(
         contact_type="AC01",
         agreement_id=agreement_id or sample_uuid("agreement", accounting_point, start_of_occurrence),
@@ -339,6 +341,34 @@ def sample_consumer() -> Customer:
             street_name="Testikatu", building_number="1", postcode="00100", city="Helsinki", country_code="FI"
         ),
     )
+
+
+_HETU_CHECK: Final = "0123456789ABCDEFHJKLMNPRSTUVWXY"
+_GIVEN: Final = ("Aino", "Eino", "Helmi", "Väinö", "Lempi", "Toivo", "Sanni", "Onni", "Iida", "Eetu")
+_FAMILY: Final = ("Virtanen", "Korhonen", "Mäkinen", "Nieminen", "Mäkelä", "Hämäläinen", "Laine", "Heikkinen")
+_STREETS: Final = ("Kotikatu", "Puistotie", "Rantakatu", "Koivukuja", "Mäntytie", "Kirkkokatu")
+
+
+def sample_customer(n: int) -> Customer:
+    """The n-th invented customer: mostly consumers (with a valid, invented personal identity code), every
+    fifth a company identified by its business ID. Deterministic."""
+    street = PostalAddress(street_name=_STREETS[n % len(_STREETS)], building_number=str(n + 1),
+                           postcode=f"{(n % 9 + 1) * 100:05d}", city="Helsinki", country_code="FI")
+    if n % 5 == 4:
+        body = f"{2000000 + n * 7919:07d}"
+        weights = (7, 9, 10, 5, 8, 4, 2)
+        check = (11 - sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11) % 11
+        if check == 10:  # no valid business ID with this body: take the next customer's
+            return sample_customer(n + 5)
+        return Customer(identification=f"{body}-{check}", identification_type="AA01", customer_type="AB01",
+                        customer_subtype="BF02", information_restriction=False, language="fi",
+                        name=f"Esimerkkiyhtiö {n} Oy", address=street)
+    birth = f"{(n % 28) + 1:02d}{(n % 12) + 1:02d}{(60 + n) % 100:02d}"
+    serial = f"{(n * 37) % 898 + 2:03d}"
+    code = f"{birth}-{serial}{_HETU_CHECK[int(birth + serial) % 31]}"
+    return Customer(identification=PersonalIdentityCode(code), identification_type="AA03", customer_type="AB02",
+                    customer_subtype="BF01", information_restriction=False, language="fi",
+                    given_name=_GIVEN[n % len(_GIVEN)], family_name=_FAMILY[n % len(_FAMILY)], address=street)
 
 
 def f01_message(

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from stdnum import bic
 from stdnum import iban as iban_number
-from stdnum.fi import ytunnus
+from stdnum.fi import alv, ytunnus
 
 from gateway.rating.core.calendar import local_midnight_utc
 from gateway.rating.core.catalogue import (
@@ -24,11 +25,17 @@ from gateway.rating.core.catalogue import (
     CalendarRules,
     Catalogue,
     FeeBracket,
+    InvoicingRules,
+    InvoicingTerms,
     LegalEntity,
     MissingDataPolicy,
+    PaymentProviderAccount,
+    PostalAddress,
     PowerRule,
     PriceRow,
     Product,
+    ProviderMode,
+    ReferenceScheme,
     Segment,
     TaxRow,
     VatKind,
@@ -197,6 +204,72 @@ def _product(entry: Mapping[str, Any], where: str, entities: Mapping[str, LegalE
         raise CatalogueFormatError(where, str(error)) from None
 
 
+OVT_PREFIX = "0037"  # ISO 6523 ICD of Finnish business IDs: OVT = 0037 + Y-tunnus digits + optional suffix
+
+
+def is_valid_ovt(code: str) -> bool:
+    """A Finnish OVT/EDI address: 0037, the 8 digits of a valid business ID, then up to 5 letters or digits."""
+    compact = code.replace(" ", "").upper()
+    if not compact.startswith(OVT_PREFIX) or not 12 <= len(compact) <= 17 or not compact.isalnum():
+        return False
+    digits = compact[4:12]
+    return digits.isdigit() and ytunnus.is_valid(f"{digits[:7]}-{digits[7]}")
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        if required:
+            raise CatalogueFormatError(where, f"missing {key!r}")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogueFormatError(where, f"{key} must be a non-empty string")
+    return value.strip()
+
+
+def _address(entry: Mapping[str, Any], where: str) -> PostalAddress:
+    if not isinstance(entry, Mapping):
+        raise CatalogueFormatError(where, "address must be a table { street, postcode, city, country }")
+    country = _text(entry, "country", where) or "FI"
+    postcode = str(_text(entry, "postcode", where, required=True))
+    if country == "FI" and not (postcode.isdigit() and len(postcode) == 5):
+        raise CatalogueFormatError(where, f"{postcode!r} is not a Finnish postcode (5 digits)")
+    return PostalAddress(street=str(_text(entry, "street", where, required=True)), postcode=postcode,
+                         city=str(_text(entry, "city", where, required=True)), country=country)
+
+
+def _invoicing_terms(entry: Mapping[str, Any], where: str) -> InvoicingTerms:
+    prefix = str(_required(entry, "number_prefix", where))
+    try:
+        scheme = ReferenceScheme(entry.get("reference_scheme", ReferenceScheme.NATIONAL.value))
+    except ValueError:
+        raise CatalogueFormatError(where, "reference_scheme must be 'national' or 'rf'") from None
+    width = entry.get("number_width", 7)
+    term = entry.get("payment_term_days", 14)
+    if not isinstance(width, int) or not isinstance(term, int) or isinstance(width, bool) or term < 0:
+        raise CatalogueFormatError(where, "number_width and payment_term_days must be whole numbers ≥ 0")
+    if not prefix.isdigit() or prefix.startswith("0") or width < 1 or len(prefix) + width > 19:
+        raise CatalogueFormatError(
+            where, f"number_prefix {prefix!r} must be digits not starting with 0, and prefix + number_width "
+                   "at most 19 digits (the longest reference base)")
+    threshold = _decimal(entry.get("correction_threshold_eur", "0"), f"{where}.correction_threshold_eur")
+    if threshold < 0:
+        raise CatalogueFormatError(where, "correction_threshold_eur must not be negative")
+    return InvoicingTerms(
+        number_prefix=prefix, number_width=width, reference_scheme=scheme, payment_term_days=term,
+        correction_threshold=threshold, complaint_text=str(entry.get("complaint_text", "")),
+        dispute_text=str(entry.get("dispute_text", "")),
+    )
+
+
+def _provider(entry: Mapping[str, Any], where: str) -> PaymentProviderAccount:
+    try:
+        mode = ProviderMode(entry.get("mode", ProviderMode.PRINT_ONLY.value))
+    except ValueError:
+        raise CatalogueFormatError(where, f"mode must be one of {[m.value for m in ProviderMode]}") from None
+    return PaymentProviderAccount(account=str(_text(entry, "account", where, required=True)), mode=mode)
+
+
 def _entity(entry: Mapping[str, Any], where: str) -> LegalEntity:
     business_id = str(_required(entry, "business_id", where))
     if not ytunnus.is_valid(business_id):
@@ -204,13 +277,60 @@ def _entity(entry: Mapping[str, Any], where: str) -> LegalEntity:
     account = entry.get("iban")
     if account is not None and not iban_number.is_valid(account):
         raise CatalogueFormatError(where, f"{account!r} is not a valid IBAN")
-    return LegalEntity(
+    bic_code = _text(entry, "bic", where)
+    if bic_code is not None and not bic.is_valid(bic_code):
+        raise CatalogueFormatError(where, f"{bic_code!r} is not a valid BIC")
+    vat = _text(entry, "vat_number", where)
+    if vat is not None:
+        if not alv.is_valid(vat):
+            raise CatalogueFormatError(where, f"{vat!r} is not a valid Finnish VAT number")
+        if alv.compact(vat) != ytunnus.compact(business_id).replace("-", ""):
+            raise CatalogueFormatError(where, f"VAT number {vat} does not belong to business ID {business_id}")
+    finvoice = dict(entry.get("finvoice", {}))
+    ovt = _text(finvoice, "address", f"{where}.finvoice")
+    if ovt is not None and not is_valid_ovt(ovt):
+        raise CatalogueFormatError(f"{where}.finvoice", f"{ovt!r} is not an OVT/EDI address (0037 + business ID)")
+    operator = _text(finvoice, "operator", f"{where}.finvoice")
+    if operator is not None and not (bic.is_valid(operator) or is_valid_ovt(operator)):
+        raise CatalogueFormatError(f"{where}.finvoice", f"operator {operator!r} is neither a BIC nor an OVT code")
+    contact = dict(entry.get("contact", {}))
+    try:
+        segment = Segment(_required(entry, "segment", where))
+    except ValueError:
+        raise CatalogueFormatError(where, f"segment must be one of {[s.value for s in Segment]}") from None
+    terms = _invoicing_terms(entry["invoicing"], f"{where}.invoicing") if "invoicing" in entry else None
+    entity = LegalEntity(
         id=str(_required(entry, "id", where)),
         name=str(_required(entry, "name", where)),
-        business_id=ytunnus.compact(business_id),
-        segment=Segment(_required(entry, "segment", where)),
+        business_id=ytunnus.format(business_id),
+        segment=segment,
         iban=iban_number.compact(account) if account else None,
+        bic=bic.compact(bic_code) if bic_code else None,
+        vat_number="FI" + alv.compact(vat) if vat else None,
+        address=_address(entry["address"], f"{where}.address") if "address" in entry else None,
+        phone=_text(contact, "phone", f"{where}.contact"),
+        email=_text(contact, "email", f"{where}.contact"),
+        web=_text(contact, "web", f"{where}.contact"),
+        finvoice_address=ovt.replace(" ", "").upper() if ovt else None,
+        finvoice_operator=operator.replace(" ", "").upper() if operator else None,
+        invoicing=terms,
+        payment_provider=_provider(entry["payment_provider"], f"{where}.payment_provider")
+        if "payment_provider" in entry else None,
     )
+    if terms is not None and entity.missing_for_invoicing():
+        raise CatalogueFormatError(where, f"an entity that invoices needs {', '.join(entity.missing_for_invoicing())}")
+    return entity
+
+
+def _invoicing_rules(entry: Mapping[str, Any]) -> InvoicingRules:
+    defaults = InvoicingRules()
+    channels = {str(k): str(v) for k, v in dict(entry.get("channels", defaults.channels)).items()}
+    delay = entry.get("final_invoice_delay_days", defaults.final_invoice_delay_days)
+    if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= 42:
+        raise CatalogueFormatError("invoicing.final_invoice_delay_days",
+                                   "must be 0-42 days: a final invoice is due within six weeks of the end")
+    return InvoicingRules(channels=channels, default_channel=str(entry.get("default_channel", "paper")),
+                          final_invoice_delay_days=delay)
 
 
 def _power_rule(entry: Mapping[str, Any], where: str) -> PowerRule:
@@ -260,8 +380,19 @@ def parse_catalogue(data: Mapping[str, Any], source: str = "catalogue") -> Catal
     if version not in SUPPORTED_FORMAT_VERSIONS:
         raise CatalogueFormatError(source, f"format_version must be one of {SUPPORTED_FORMAT_VERSIONS}")
     entities: dict[str, LegalEntity] = {}
+    prefixes: dict[str, str] = {}
     for i, entry in enumerate(data.get("legal_entities", [])):
         entity = _entity(entry, f"legal_entities[{i}]")
+        if entity.id in entities:
+            raise CatalogueFormatError(f"legal_entities[{i}]", f"duplicate legal entity id {entity.id!r}")
+        if entity.invoicing is not None:
+            prefix = entity.invoicing.number_prefix
+            clash = next((other for p, other in prefixes.items() if p.startswith(prefix) or prefix.startswith(p)),
+                         None)
+            if clash is not None:
+                raise CatalogueFormatError(f"legal_entities[{i}]",
+                                           f"number_prefix {prefix} overlaps {clash}'s: references must not collide")
+            prefixes[prefix] = entity.id
         entities[entity.id] = entity
 
     vat: dict[VatKind, DatedTable[Decimal]] = {}
@@ -311,4 +442,5 @@ def parse_catalogue(data: Mapping[str, Any], source: str = "catalogue") -> Catal
         calendar=_calendar(dict(data.get("calendar", {}))),
         missing_data_policy=policy,
         vat_on_net_credit=bool(rating.get("vat_on_net_credit", False)),
+        invoicing=_invoicing_rules(dict(data.get("invoicing", {}))),
     )

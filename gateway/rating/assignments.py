@@ -5,8 +5,9 @@ one of the same segment ends that one the day before (the usual product change);
 an error. Assigning exactly what is stored again changes nothing, so an assignment file can be loaded
 repeatedly. The file format is CSV with the header
 ``accounting_point,product_code,valid_from,valid_to`` and optional columns ``main_fuse``,
-``contracted_flow_m3h`` and ``contracted_power_kw``; ``valid_to`` is the last day of supply (inclusive)
-or empty for open-ended, dates are ISO ``YYYY-MM-DD`` local days.
+``contracted_flow_m3h``, ``contracted_power_kw`` and ``customer_id`` (the billed customer of a district heating
+point, from ``gateway customers add``: heat points have no Datahub agreement); ``valid_to`` is the last day of
+supply (inclusive) or empty for open-ended, dates are ISO ``YYYY-MM-DD`` local days.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -26,13 +27,14 @@ from gateway.apply import release_parked_for
 from gateway.domain.identifiers import is_valid_gsrn
 from gateway.rating.core.catalogue import Catalogue, Segment
 from gateway.rating.errors import RatingInputError
+from gateway.store.billing_tables import BillingCustomerRow
 from gateway.store.rating_tables import ProductAssignmentRow
 from gateway.store.tables import AccountingPointRow
 from outbox.types import utcnow
 
 ASSIGNABLE = (Segment.NETWORK, Segment.DISTRICT_HEATING)
 CSV_REQUIRED = ["accounting_point", "product_code", "valid_from", "valid_to"]
-CSV_OPTIONAL = ["main_fuse", "contracted_flow_m3h", "contracted_power_kw"]
+CSV_OPTIONAL = ["main_fuse", "contracted_flow_m3h", "contracted_power_kw", "customer_id"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class AssignmentSpec:
     main_fuse: str | None = None
     contracted_flow_m3h: Decimal | None = None
     contracted_power_kw: Decimal | None = None
+    customer_id: int | None = None  # district heating: who is billed for this point (billing_customer.id)
 
     def __post_init__(self) -> None:
         if not is_valid_gsrn(self.accounting_point):
@@ -62,8 +65,9 @@ def _text(value: Decimal | None) -> str | None:
 
 def _same(row: ProductAssignmentRow, spec: AssignmentSpec, valid_to: date | None) -> bool:
     return (row.product_code, row.valid_from, row.valid_to, row.main_fuse, row.contracted_flow_m3h,
-            row.contracted_power_kw) == (spec.product_code, spec.valid_from, valid_to, spec.main_fuse,
-                                         _text(spec.contracted_flow_m3h), _text(spec.contracted_power_kw))
+            row.contracted_power_kw, row.customer_id) == (spec.product_code, spec.valid_from, valid_to, spec.main_fuse,
+                                                          _text(spec.contracted_flow_m3h),
+                                                          _text(spec.contracted_power_kw), spec.customer_id)
 
 
 def announced(session: Session, accounting_point: str) -> bool:
@@ -99,6 +103,8 @@ def assign_product(
     GSRN would otherwise create a point nobody bills correctly); ``force`` skips that check. District-heating
     points are not in Datahub and are assignable as they are."""
     segment = segment_of(spec, catalogue)
+    if spec.customer_id is not None and session.get(BillingCustomerRow, spec.customer_id) is None:
+        raise RatingInputError(f"customer {spec.customer_id} does not exist (see `gateway customers add`)")
     rows = session.execute(
         select(ProductAssignmentRow)
         .where(col(ProductAssignmentRow.accounting_point) == spec.accounting_point,
@@ -109,6 +115,11 @@ def assign_product(
     for row in rows:
         if _same(row, spec, spec.valid_to):
             return row, False
+        if spec.customer_id is not None and row.customer_id is None and _same(
+                row, replace(spec, customer_id=None), spec.valid_to):
+            row.customer_id = spec.customer_id  # naming the heat customer of an assignment stored without one
+            session.flush()
+            return row, True
         # the open-ended original of a row that a later product change has since ended
         if spec.valid_to is None and row.valid_to in starts and _same(row, spec, row.valid_to):
             return row, False
@@ -133,7 +144,7 @@ def assign_product(
         accounting_point=spec.accounting_point, product_code=spec.product_code, segment=str(segment),
         valid_from=spec.valid_from, valid_to=spec.valid_to, main_fuse=spec.main_fuse,
         contracted_flow_m3h=_text(spec.contracted_flow_m3h), contracted_power_kw=_text(spec.contracted_power_kw),
-        source=source[-300:], created_at=utcnow(),
+        customer_id=spec.customer_id, source=source[-300:], created_at=utcnow(),
     )
     session.add(row)
     session.flush()
@@ -169,6 +180,14 @@ def _decimal(text: str | None, what: str) -> Decimal | None:
         raise RatingInputError(f"{what} {text!r} is not a decimal number") from None
 
 
+def _integer(text: str | None, what: str) -> int | None:
+    if text is None or not text.strip():
+        return None
+    if not text.strip().isdigit():
+        raise RatingInputError(f"{what} {text!r} is not a whole number")
+    return int(text.strip())
+
+
 def read_assignment_csv(text: str) -> list[AssignmentSpec]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in reader.fieldnames or []]
@@ -192,6 +211,7 @@ def read_assignment_csv(text: str) -> list[AssignmentSpec]:
                 main_fuse=row.get("main_fuse") or None,
                 contracted_flow_m3h=_decimal(row.get("contracted_flow_m3h"), "contracted_flow_m3h"),
                 contracted_power_kw=_decimal(row.get("contracted_power_kw"), "contracted_power_kw"),
+                customer_id=_integer(row.get("customer_id"), "customer_id"),
             ))
         except RatingInputError as error:
             raise RatingInputError(f"line {line}: {error}") from None

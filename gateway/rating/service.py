@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from gateway.billing.events import TOPIC_RATING_REVISED, rating_revised_payload
 from gateway.domain.codes import Product as MeteringProduct
 from gateway.domain.periods import RESOLUTION_MINUTES
 from gateway.rating.catalogues import ActiveCatalogue, active_catalogue
@@ -39,6 +40,7 @@ from gateway.store.metering import latest_series, unpack
 from gateway.store.rating_tables import ProductAssignmentRow, RatingResult, SpotPrice
 from gateway.store.tables import AccountingPointRow as PointRow
 from gateway.store.tables import SalesAgreementRow
+from outbox import enqueue
 from outbox.types import utcnow
 
 # E66 allows only the ebIX energy product codes; heat meters report with the active-energy code too.
@@ -305,6 +307,11 @@ def record_rating(session: Session, rated: Rated, cause: str) -> RatingResult | 
     )
     session.add(row)
     session.flush()
+    if row.revision > 1:  # a billed period may need a credit note and a corrected invoice now
+        assert row.id is not None
+        enqueue(session, TOPIC_RATING_REVISED, rating_revised_payload(
+            row.id, row.accounting_point, row.period_start.isoformat(), row.period_end.isoformat(), row.revision,
+            row.cause), key=f"{row.accounting_point}:{row.period_start.isoformat()}")
     return row
 
 

@@ -9,6 +9,6 @@ import outbox
 
 
 def all_metadata() -> list[MetaData]:
-    from gateway.store import rating_tables, support_tables, tables  # noqa: F401  - registers the SQLModel tables
+    from gateway.store import billing_tables, rating_tables, support_tables, tables  # noqa: F401  - registers tables
 
     return [outbox.metadata, SQLModel.metadata]

@@ -97,6 +97,9 @@ class ProductAssignmentRow(SQLModel, table=True):
     main_fuse: str | None = Field(default=None, max_length=40)
     contracted_flow_m3h: str | None = Field(default=None, max_length=30)
     contracted_power_kw: str | None = Field(default=None, max_length=30)
+    # District heating: the billed customer (billing_customer.id). Heat points have no Datahub agreement, so
+    # the assignment is the one place that ties a customer to a heat point.
+    customer_id: int | None = Field(default=None, sa_column=Column(_ID, nullable=True))
     source: str = Field(default="cli", max_length=300)
     created_at: datetime = _ts()
 

@@ -140,6 +140,9 @@ class SalesAgreementRow(SQLModel, table=True):
     id: int | None = _pk()
     accounting_point: str = Field(max_length=18, index=True)
     agreement_id: str | None = Field(default=None, max_length=100, index=True)
+    # The agreement's customer as the F01 customer key (a digest for personal identity codes, never the code):
+    # what ties an agreement to its customer's F01 data and to the invoices billed to that customer.
+    customer_key: str | None = Field(default=None, max_length=100, index=True)
     supplier_gln: str | None = Field(default=None, max_length=13)
     start: datetime | None = _ts(nullable=True)
     end: datetime | None = _ts(nullable=True)

@@ -540,5 +540,6 @@ def test_a_period_that_cannot_be_rerated_fails_alone_and_others_proceed(loaded: 
     with Session(loaded) as s:
         assert latest_rating(s, OTHER_POINT, JANUARY, FEBRUARY).revision == 2  # type: ignore[union-attr]
         assert latest_rating(s, POINT, JANUARY, FEBRUARY).revision == 1  # type: ignore[union-attr]
-        [error] = s.execute(select(outbox_message.c.last_error).where(outbox_message.c.state == "pending")).scalars()
+        [error] = s.execute(select(outbox_message.c.last_error).where(
+            outbox_message.c.state == "pending", outbox_message.c.topic == "rating.rerate")).scalars()
     assert "PeriodHeldError" in error and "24 missing interval(s)" in error

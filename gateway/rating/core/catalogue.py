@@ -47,13 +47,81 @@ KINDS: dict[Segment, tuple[str, ...]] = {
 MONTH_KEYS = tuple(f"m{m:02d}" for m in range(1, 13))
 
 
+class ReferenceScheme(StrEnum):
+    NATIONAL = "national"  # Finnish reference, barcode version 4
+    RF = "rf"  # ISO 11649 creditor reference carrying the national one, barcode version 5
+
+
+class ProviderMode(StrEnum):
+    """How the payment provider handles an entity's invoices (DOMAIN.md §5.1)."""
+
+    PRINT_ONLY = "print_only"  # jobtype 300: delivery only, payments to our own account and reference
+    FULL_SERVICE = "full_service"  # jobtype 0: the provider delivers, monitors and collects
+
+
+@dataclass(frozen=True)
+class PostalAddress:
+    street: str
+    postcode: str
+    city: str
+    country: str = "FI"
+
+
+@dataclass(frozen=True)
+class InvoicingTerms:
+    """How an entity numbers and words its invoices. Numbers are ``number_prefix`` + a running number of
+    ``number_width`` digits; the national reference is the number + its check digit."""
+
+    number_prefix: str
+    number_width: int = 7
+    reference_scheme: ReferenceScheme = ReferenceScheme.NATIONAL
+    payment_term_days: int = 14
+    correction_threshold: Decimal = Decimal("0.00")  # |delta| below this carries to the next invoice
+    complaint_text: str = ""
+    dispute_text: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentProviderAccount:
+    account: str
+    mode: ProviderMode = ProviderMode.PRINT_ONLY
+
+
 @dataclass(frozen=True)
 class LegalEntity:
+    """A company of the group. The invoicing fields are optional for rating; an entity without
+    ``invoicing`` (or without IBAN, BIC, VAT number or address) cannot be invoiced."""
+
     id: str
     name: str
     business_id: str
     segment: Segment
     iban: str | None = None
+    bic: str | None = None
+    vat_number: str | None = None
+    address: PostalAddress | None = None
+    phone: str | None = None
+    email: str | None = None
+    web: str | None = None
+    finvoice_address: str | None = None  # OVT/EDI address the entity sends e-invoices from
+    finvoice_operator: str | None = None  # its e-invoice operator (intermediator): a BIC or an OVT code
+    invoicing: InvoicingTerms | None = None
+    payment_provider: PaymentProviderAccount | None = None
+
+    def missing_for_invoicing(self) -> list[str]:
+        """What the catalogue lacks for this entity to issue invoices (empty when it can)."""
+        wanted = {"iban": self.iban, "bic": self.bic, "vat_number": self.vat_number, "address": self.address,
+                  "invoicing": self.invoicing}
+        return [name for name, value in wanted.items() if value is None]
+
+
+@dataclass(frozen=True)
+class InvoicingRules:
+    """Group-wide invoicing settings (``[invoicing]`` of the catalogue)."""
+
+    channels: Mapping[str, str] = field(default_factory=lambda: {"AI01": "paper", "AI02": "e_invoice"})
+    default_channel: str = "paper"
+    final_invoice_delay_days: int = 7  # an F06 end schedules the final invoice this long after the end
 
 
 @dataclass(frozen=True)
@@ -212,6 +280,7 @@ class Catalogue:
     calendar: CalendarRules = field(default_factory=CalendarRules)
     missing_data_policy: MissingDataPolicy = MissingDataPolicy.HOLD
     vat_on_net_credit: bool = False  # docs/market.md §3.1: a net credit carries no VAT (unverified)
+    invoicing: InvoicingRules = field(default_factory=InvoicingRules)
 
     def product(self, code: str) -> Product:
         try:

@@ -1,7 +1,7 @@
 """Support: users and API clients, access audit, message events, kept secrets, message-log search indexes.
 
 Revision ID: 0008_support
-Revises: 0003_rating
+Revises: 0007_invoicing
 Create Date: 2026-12-07 19:29:57
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_support"
-down_revision = "0003_rating"
+down_revision = "0007_invoicing"
 branch_labels = None
 depends_on = None
 

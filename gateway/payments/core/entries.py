@@ -107,11 +107,14 @@ class BankEntry:
 
 def reference_candidates(text: str) -> tuple[str, ...]:
     """Tokens of free text that look like a reference: the whole text without spaces when it is one
-    (``"1 23452"``), else each word that is all digits or starts with RF. The check digit decides later."""
+    (``"1 23452"``), else each whitespace-separated word that is all digits or starts with RF (trailing
+    punctuation dropped; a word with an inner comma or dot, like an amount ``2082,58``, is not one). The check
+    digit decides later."""
     compact = "".join(text.split())
     if _looks_like_reference(compact):
         return (compact,)
-    return tuple(word for word in text.replace(",", " ").replace(";", " ").split() if _looks_like_reference(word))
+    words = (word.rstrip(".,;:)").lstrip("(#:") for word in text.split())
+    return tuple(word for word in words if _looks_like_reference(word))
 
 
 def _looks_like_reference(token: str) -> bool:

@@ -348,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.cli_rating import register as register_rating
 
     register_rating(sub)
+    __import__("gateway.cli_payments", fromlist=["register"]).register(sub)
 
     p = sub.add_parser("demo", help="run the end-to-end demo on the embedded SQLite database")
     p.add_argument("--keep", action="store_true", help="keep the existing demo database")

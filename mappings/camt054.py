@@ -25,16 +25,48 @@ from typing import IO, Final
 from lxml import etree
 
 from gateway.domain.periods import HELSINKI
-from gateway.payments.core.entries import BankEntry, BankFileFormat, CreditDebit, RemittancePart
+from gateway.payments.core.entries import BankEntry, BankFileFormat, CreditDebit, RemittancePart, reference_candidates
 
 NAMESPACE: Final = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"
 ROOT: Final = "Document"
-_NS: Final = {"c": NAMESPACE}
 _NTRY: Final = f"{{{NAMESPACE}}}Ntry"
 _ACCT: Final = f"{{{NAMESPACE}}}Acct"
 _NTFCTN_ID: Final = f"{{{NAMESPACE}}}Id"
 _NTFCTN: Final = f"{{{NAMESPACE}}}Ntfctn"
 _DOCUMENT: Final = f"{{{NAMESPACE}}}{ROOT}"
+
+
+
+def _q(path: str) -> str:
+    """A path in Clark notation: lxml caches it compiled, with no prefix map to resolve per call."""
+    return "/".join(f"{{{NAMESPACE}}}{step}" for step in path.split("/"))
+
+
+P_AMTDTLS_INSTDAMT_AMT: Final = _q("AmtDtls/InstdAmt/Amt")
+P_AMTDTLS_TXAMT_AMT: Final = _q("AmtDtls/TxAmt/Amt")
+P_CDTRREFINF_REF: Final = _q("CdtrRefInf/Ref")
+P_DT: Final = _q("Dt")
+P_DTTM: Final = _q("DtTm")
+P_ID_IBAN: Final = _q("Id/IBAN")
+P_ID_OTHR_ID: Final = _q("Id/Othr/Id")
+P_RFRDDOCAMT_CDTNOTEAMT: Final = _q("RfrdDocAmt/CdtNoteAmt")
+P_RFRDDOCAMT_RMTDAMT: Final = _q("RfrdDocAmt/RmtdAmt")
+P_RFRDDOCINF_NB: Final = _q("RfrdDocInf/Nb")
+P_RFRDDOCINF_TP_CDORPRTRY_CD: Final = _q("RfrdDocInf/Tp/CdOrPrtry/Cd")
+T_AMT: Final = _q("Amt")
+T_ACCTSVCRREF: Final = _q("AcctSvcrRef")
+T_NTRYREF: Final = _q("NtryRef")
+T_NTRYDTLS: Final = _q("NtryDtls")
+T_TXDTLS: Final = _q("TxDtls")
+T_RMTINF: Final = _q("RmtInf")
+T_USTRD: Final = _q("Ustrd")
+T_STRD: Final = _q("Strd")
+T_VALDT: Final = _q("ValDt")
+T_BOOKGDT: Final = _q("BookgDt")
+T_CDTDBTIND: Final = _q("CdtDbtInd")
+T_RVSLIND: Final = _q("RvslInd")
+P_RLTDPTIES_DBTR_NM: Final = _q("RltdPties/Dbtr/Nm")
+P_RLTDPTIES_ULTMTDBTR_NM: Final = _q("RltdPties/UltmtDbtr/Nm")
 
 
 class Camt054Error(ValueError):
@@ -57,14 +89,15 @@ def iter_entries(source: IO[bytes], *, schema: etree.XMLSchema | None = None) ->
     # error (with its line and column) wins.
     held: Camt054Error | None = None
     closed = False  # with a schema, lxml does not always report a document cut short: check it ourselves
-    context = etree.iterparse(source, events=("end",), schema=schema, resolve_entities=False, no_network=True,
-                              load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True)
+    context = etree.iterparse(source, events=("end",), tag=(_ACCT, _NTRY, _NTFCTN, _DOCUMENT), schema=schema,
+                              resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                              remove_comments=True, remove_pis=True)
     for _, element in context:
         tag = element.tag
-        if tag == _ACCT and element.getparent() is not None and element.getparent().tag == _NTFCTN:
+        parent = element.getparent()
+        if tag == _ACCT and parent is not None and parent.tag == _NTFCTN:
             account = _account(element)
-        elif tag == _NTFCTN_ID and element.getparent() is not None and element.getparent().tag == _NTFCTN:
-            notification_id = (element.text or "").strip()
+            notification_id = (parent.findtext(_NTFCTN_ID) or "").strip()  # Id precedes Acct in Ntfctn
         elif tag == _NTRY:
             position += 1
             if held is None:
@@ -79,7 +112,7 @@ def iter_entries(source: IO[bytes], *, schema: etree.XMLSchema | None = None) ->
             _forget(element)
         elif tag == _NTFCTN:
             _forget(element)
-        elif tag == _DOCUMENT and element.getparent() is None:
+        elif tag == _DOCUMENT and parent is None:
             closed = True
     if held is not None:
         raise held
@@ -89,40 +122,52 @@ def iter_entries(source: IO[bytes], *, schema: etree.XMLSchema | None = None) ->
 
 def entry_from_ntry(ntry: etree._Element, *, account: str, notification_id: str, position: int) -> BankEntry:
     """One ``Ntry`` element as a bank entry."""
-    amount_element = ntry.find("c:Amt", _NS)
+    # One pass over the entry's children instead of a search per field: this is the import's hot loop.
+    kids = {child.tag: child for child in ntry}
+    amount_element = kids.get(T_AMT)
     if amount_element is None:
         raise Camt054Error(position, "Ntry has no Amt", _line(ntry))
     amount = _decimal(amount_element.text, position, "Amt", _line(ntry))
-    entry_ref = _text(ntry, "c:AcctSvcrRef") or _text(ntry, "c:NtryRef") or f"{notification_id}#{position}"
-    transactions = ntry.findall("c:NtryDtls/c:TxDtls", _NS)
+    entry_ref = _own_text(kids.get(T_ACCTSVCRREF)) or _own_text(kids.get(T_NTRYREF)) or f"{notification_id}#{position}"
+    details = kids.get(T_NTRYDTLS)
+    transactions = [child for child in details if child.tag == T_TXDTLS] if details is not None else []
     parts: list[RemittancePart] = []
     unstructured: list[str] = []
+    payer: str | None = None
     for tx in transactions:
-        tx_lines = [(u.text or "").strip() for u in tx.findall("c:RmtInf/c:Ustrd", _NS) if (u.text or "").strip()]
+        tx_lines: list[str] = []
+        tx_parts: list[RemittancePart] = []
+        remittance = tx.find(T_RMTINF)
+        for item in remittance if remittance is not None else ():
+            if item.tag == T_USTRD:
+                text = (item.text or "").strip()
+                if text:
+                    tx_lines.append(text)
+            elif item.tag == T_STRD:
+                tx_parts.append(_part(item, position))
         unstructured.extend(tx_lines)
-        tx_parts = [_part(strd, position) for strd in tx.findall("c:RmtInf/c:Strd", _NS)]
         if len(transactions) > 1:
             tx_amount = _tx_amount(tx, position)
             referenced = [p for p in tx_parts if p.reference_text]
             if len(referenced) == 1 and referenced[0].amount is None:
                 tx_parts = [_with_amount(p, tx_amount) if p is referenced[0] else p for p in tx_parts]
             elif not referenced:
-                candidates = [c for line in tx_lines for c in _candidates(line)]
+                candidates = [c for line in tx_lines for c in reference_candidates(line)]
                 tx_parts.append(RemittancePart(reference_text=candidates[0] if candidates else None, amount=tx_amount))
         parts.extend(tx_parts)
-    payer = (_text(ntry, "c:NtryDtls/c:TxDtls/c:RltdPties/c:Dbtr/c:Nm")
-             or _text(ntry, "c:NtryDtls/c:TxDtls/c:RltdPties/c:UltmtDbtr/c:Nm"))
+        if payer is None:
+            payer = _text(tx, P_RLTDPTIES_DBTR_NM) or _text(tx, P_RLTDPTIES_ULTMTDBTR_NM)
+    value_date = _date(kids.get(T_VALDT), position)
     return BankEntry(
         source_format=BankFileFormat.CAMT054,
         entry_ref=entry_ref,
         account=account,
         amount=amount,
         currency=amount_element.get("Ccy", ""),
-        credit_debit=CreditDebit(_text(ntry, "c:CdtDbtInd") or ""),
-        booking_date=_date(ntry.find("c:BookgDt", _NS), position) or _date(ntry.find("c:ValDt", _NS), position)
-        or date.min,
-        value_date=_date(ntry.find("c:ValDt", _NS), position),
-        reversal=_text(ntry, "c:RvslInd") in ("true", "1"),
+        credit_debit=CreditDebit(_own_text(kids.get(T_CDTDBTIND)) or ""),
+        booking_date=_date(kids.get(T_BOOKGDT), position) or value_date or date.min,
+        value_date=value_date,
+        reversal=_own_text(kids.get(T_RVSLIND)) in ("true", "1"),
         payer_name=payer,
         parts=tuple(parts),
         unstructured=tuple(unstructured),
@@ -133,15 +178,15 @@ def entry_from_ntry(ntry: etree._Element, *, account: str, notification_id: str,
 
 def _part(strd: etree._Element, position: int) -> RemittancePart:
     line = _line(strd)
-    remitted = strd.find("c:RfrdDocAmt/c:RmtdAmt", _NS)
-    credit_note = strd.find("c:RfrdDocAmt/c:CdtNoteAmt", _NS)
+    remitted = strd.find(P_RFRDDOCAMT_RMTDAMT)
+    credit_note = strd.find(P_RFRDDOCAMT_CDTNOTEAMT)
     return RemittancePart(
-        reference_text=_text(strd, "c:CdtrRefInf/c:Ref"),
+        reference_text=_text(strd, P_CDTRREFINF_REF),
         amount=_decimal(remitted.text, position, "RmtdAmt", line) if remitted is not None else None,
         credit_note_amount=(_decimal(credit_note.text, position, "CdtNoteAmt", line)
                             if credit_note is not None else None),
-        document_number=_text(strd, "c:RfrdDocInf/c:Nb"),
-        document_type=_text(strd, "c:RfrdDocInf/c:Tp/c:CdOrPrtry/c:Cd"),
+        document_number=_text(strd, P_RFRDDOCINF_NB),
+        document_type=_text(strd, P_RFRDDOCINF_TP_CDORPRTRY_CD),
     )
 
 
@@ -151,24 +196,24 @@ def _with_amount(part: RemittancePart, amount: Decimal | None) -> RemittancePart
 
 
 def _tx_amount(tx: etree._Element, position: int) -> Decimal | None:
-    element = tx.find("c:AmtDtls/c:TxAmt/c:Amt", _NS)
+    element = tx.find(P_AMTDTLS_TXAMT_AMT)
     if element is None:
-        element = tx.find("c:AmtDtls/c:InstdAmt/c:Amt", _NS)
+        element = tx.find(P_AMTDTLS_INSTDAMT_AMT)
     return _decimal(element.text, position, "TxAmt", _line(tx)) if element is not None else None
 
 
-def _candidates(line: str) -> list[str]:
-    from gateway.payments.core.entries import reference_candidates
-
-    return list(reference_candidates(line))
-
-
 def _account(acct: etree._Element) -> str:
-    return _text(acct, "c:Id/c:IBAN") or _text(acct, "c:Id/c:Othr/c:Id") or ""
+    return _text(acct, P_ID_IBAN) or _text(acct, P_ID_OTHR_ID) or ""
+
+
+def _own_text(element: etree._Element | None) -> str | None:
+    if element is None or element.text is None:
+        return None
+    return element.text.strip() or None
 
 
 def _text(element: etree._Element, path: str) -> str | None:
-    found = element.find(path, _NS)
+    found = element.find(path)
     if found is None or found.text is None:
         return None
     return found.text.strip() or None
@@ -187,10 +232,10 @@ def _decimal(text: str | None, position: int, what: str, line: int | None) -> De
 def _date(holder: etree._Element | None, position: int) -> date | None:
     if holder is None:
         return None
-    day = _text(holder, "c:Dt")
+    day = _text(holder, P_DT)
     if day is not None:
         return date.fromisoformat(day[:10])
-    moment = _text(holder, "c:DtTm")
+    moment = _text(holder, P_DTTM)
     if moment is None:
         return None
     try:

@@ -69,8 +69,9 @@ async def _serve(sim: ProviderSimulator, host: str, port: int) -> None:
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
+        bound_host, bound_port = runner.addresses[0][:2]
         names = ", ".join(a.name for a in sim.accounts())
-        print(f"provider simulator listening on http://{host}:{port}/ (accounts: {names}; simulated now "
+        print(f"provider simulator listening on http://{bound_host}:{bound_port}/ (accounts: {names}; simulated now "
               f"{sim.clock.now().isoformat()})", flush=True)
         logging.getLogger(__name__).info("provider simulator started")
         await asyncio.Event().wait()

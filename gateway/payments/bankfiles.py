@@ -6,7 +6,7 @@ file name says nothing; a file that is neither is refused with a clear error.
 
 Memory stays bounded: camt.054 is read with ``iterparse`` and each entry dropped once mapped; KTL one line
 at a time. The size limit is checked before anything is parsed (``DEFAULT_MAX_BANK_FILE_BYTES``, 256 MiB:
-a 100,000-entry camt.054 with full remittance information is about 110 MB).
+the generated 100,000-entry camt.054 is about 55 MB; real files with longer remittance text are larger).
 
 An invalid file raises ``BankFileError`` from ``entries()`` at the point where it stops being valid — after
 some entries may already have been yielded. A caller that stores entries does so in one transaction and

@@ -15,7 +15,7 @@ def cmd_provider_sim(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from gateway.payments.provider_sim.main import configure_parser
+    from gateway.payments.provider_sim.options import configure_parser
 
     p = subparsers.add_parser("provider-sim", help="run the payment-provider simulator (Ropo-style REST API, "
                                                    "webhooks, faults) for tests and partner sandboxes")

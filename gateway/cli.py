@@ -73,6 +73,7 @@ COMMAND_MODULES = (
     "gateway.cli_rating",
     "gateway.cli_users",
     "gateway.cli_billing",
+    "gateway.cli_payments",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from gateway.cli_support import Commands, Database
 from gateway.config import Settings
 
 
@@ -14,10 +15,9 @@ def cmd_provider_sim(args: argparse.Namespace, settings: Settings) -> int:
     return main(args)
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from gateway.payments.provider_sim.options import configure_parser
-
-    p = subparsers.add_parser("provider-sim", help="run the payment-provider simulator (Ropo-style REST API, "
-                                                   "webhooks, faults) for tests and partner sandboxes")
-    configure_parser(p)
-    p.set_defaults(func=cmd_provider_sim)
+def register(commands: Commands) -> None:
+    # The simulator stands in for the provider: it needs no database of ours.
+    commands.add("provider-sim", cmd_provider_sim, database=Database.NONE,
+                 configure="gateway.payments.provider_sim.options:configure_parser",
+                 help="run the payment-provider simulator (Ropo-style REST API, webhooks, faults) for tests and "
+                      "partner sandboxes")

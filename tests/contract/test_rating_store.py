@@ -35,7 +35,7 @@ from gateway.rating.service import (
 )
 from gateway.store.rating_tables import RatingResult, SpotPrice
 from outbox import HandlerRegistry
-from outbox.schema import outbox_message
+from outbox.schema import outbox_delivery, outbox_message
 from outbox.types import utcnow
 from outbox.worker import Worker
 from tests.support.rating_store import (
@@ -517,5 +517,5 @@ def test_a_period_that_cannot_be_rerated_fails_alone_and_others_proceed(loaded: 
     with Session(loaded) as s:
         assert latest_rating(s, OTHER_POINT, JANUARY, FEBRUARY).revision == 2  # type: ignore[union-attr]
         assert latest_rating(s, POINT, JANUARY, FEBRUARY).revision == 1  # type: ignore[union-attr]
-        [error] = s.execute(select(outbox_message.c.last_error).where(outbox_message.c.state == "pending")).scalars()
+        [error] = s.execute(select(outbox_delivery.c.last_error).where(outbox_delivery.c.state == "pending")).scalars()
     assert "PeriodHeldError" in error and "24 missing interval(s)" in error

@@ -45,3 +45,10 @@ def fast_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
     registry.register("effect", _apply, consumer="test-effect")
     return registry
+
+
+def noop_registry(topic: str, consumer: str) -> HandlerRegistry:
+    """A consumer that does nothing: for tests about claiming and bookkeeping, not effects."""
+    registry = HandlerRegistry()
+    registry.register(topic, lambda session, message: None, consumer=consumer)
+    return registry

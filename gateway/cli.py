@@ -46,31 +46,25 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.bootstrap import build_registry
     from outbox.runner import run_worker
-    from outbox.worker import Worker
+    from outbox.worker import NotSubscribedError, Worker
 
     engine = make_engine(settings.database_url)
     _require_migrated(engine)
-    worker = Worker(engine, build_registry(settings, engine), settings.outbox, topics=args.topic or None)
+    try:
+        worker = Worker(engine, build_registry(settings, engine), settings.outbox, topics=args.topic or None)
+        worker.check_subscriptions()
+    except (ValueError, NotSubscribedError) as exc:  # a call that can outlast the lease; a stale declaration
+        print(f"gateway worker: {exc}", file=sys.stderr)
+        return 2
     with settled_heap():
         return run_worker(worker)
 
 
 def cmd_outbox_status(args: argparse.Namespace, settings: Settings) -> int:
-    from outbox.admin import dead_letters, status
+    from outbox.admin import format_status, status_report
 
-    engine = make_engine(settings.database_url)
-    rows = status(engine)
-    dead = dead_letters(engine, limit=args.limit)
-    if args.json:
-        print(json.dumps({"topics": [r.__dict__ for r in rows],
-                          "dead_letters": [{**d.__dict__, "created_at": d.created_at.isoformat()} for d in dead]}))
-        return 0
-    print(f"{'topic':<32} {'pending':>8} {'processing':>10} {'done':>8} {'dead':>6} {'oldest age s':>12}")
-    for r in rows:
-        age = f"{r.oldest_pending_age_seconds:.1f}" if r.oldest_pending_age_seconds is not None else "-"
-        print(f"{r.topic:<32} {r.pending:>8} {r.processing:>10} {r.done:>8} {r.dead:>6} {age:>12}")
-    for d in dead:
-        print(f"dead letter {d.id} ({d.topic}, {d.attempts} attempts): {(d.last_error or '').splitlines()[-1:]}")
+    report = status_report(make_engine(settings.database_url), limit=args.limit)
+    print(json.dumps(report) if args.json else format_status(report))
     return 0
 
 
@@ -83,6 +77,17 @@ def cmd_outbox_replay(args: argparse.Namespace, settings: Settings) -> int:
     count = replay(make_engine(settings.database_url), None if args.all_dead else args.ids)
     print(f"replayed {count} dead letter(s)")
     if args.ids and count < len(args.ids):
+        print("some ids were not dead letters and were left as they are", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_outbox_discard(args: argparse.Namespace, settings: Settings) -> int:
+    from outbox.admin import discard
+
+    count = discard(make_engine(settings.database_url), args.ids)
+    print(f"discarded {count} dead letter(s)")
+    if count < len(args.ids):
         print("some ids were not dead letters and were left as they are", file=sys.stderr)
         return 1
     return 0
@@ -293,14 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
     outbox = sub.add_parser("outbox", help="inspect and operate the outbox").add_subparsers(
         dest="outbox_command", required=True
     )
-    p = outbox.add_parser("status", help="queue depth, oldest pending age, dead letters")
+    p = outbox.add_parser("status", help="deliveries per consumer, oldest pending age, held-back keys, dead letters")
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=int, default=20, help="dead letters to list")
     p.set_defaults(func=cmd_outbox_status)
     p = outbox.add_parser("replay", help="give dead letters a fresh set of attempts")
-    p.add_argument("ids", nargs="*", type=int)
+    p.add_argument("ids", nargs="*", type=int, help="dead letter (delivery) ids, as status lists them")
     p.add_argument("--all-dead", action="store_true")
     p.set_defaults(func=cmd_outbox_replay)
+    p = outbox.add_parser("discard", help="give up dead letters: the keys they hold back move on")
+    p.add_argument("ids", nargs="+", type=int, help="dead letter (delivery) ids, as status lists them")
+    p.set_defaults(func=cmd_outbox_discard)
     p = outbox.add_parser("purge", help="retention: remove (or archive) old processed messages")
     p.add_argument("--older-than-days", type=float, default=None)
     p.add_argument("--archive", action="store_true")

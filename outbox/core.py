@@ -158,7 +158,7 @@ def enqueue_many(
                 .select_from(outbox_message.join(outbox_subscription, s.topic == m.topic))
                 .where(m.message_id.in_(chunk))
                 .order_by(m.id, s.consumer),
-            )
+            ).execution_options(preserve_rowcount=True)  # an INSERT's rowcount is kept only when asked for
         )
         if created.rowcount == 0:  # type: ignore[attr-defined]
             raise NoConsumerError(

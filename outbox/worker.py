@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, literal_column, select, update
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -89,14 +89,22 @@ def _claimable(now: Any) -> ColumnElement[bool]:
     return and_(_states(PENDING, PROCESSING), _d.next_attempt_at <= now)
 
 
-def _held_back() -> ColumnElement[bool]:
-    """An earlier message of the same key is not finished for the same consumer."""
+def _first_of_its_key() -> ColumnElement[bool]:
+    """No earlier message of the same key is unfinished for the same consumer.
+
+    Written as "the lowest unfinished message of the key is this one", a scalar subquery the databases answer
+    from the key-order index (a MIN over an index prefix), rather than as NOT EXISTS, which PostgreSQL may turn
+    into an anti-join that compares every pair of deliveries while its statistics are young."""
     earlier = outbox_delivery.alias("earlier")
     e = earlier.c
-    return exists().where(
-        e.consumer == _d.consumer, e.key == _d.key, e.message_pk < _d.message_pk,
-        e.state.in_([literal_column(f"'{s}'") for s in (PENDING, PROCESSING, DEAD)]),
-    ).correlate(outbox_delivery)
+    first = (
+        select(func.min(e.message_pk))
+        .where(e.consumer == _d.consumer, e.key == _d.key,
+               e.state.in_([literal_column(f"'{s}'") for s in (PENDING, PROCESSING, DEAD)]))
+        .correlate(outbox_delivery)
+        .scalar_subquery()
+    )
+    return or_(_d.key.is_(None), _d.message_pk == first)
 
 
 def default_worker_id() -> str:
@@ -152,10 +160,10 @@ class Worker:
         for r in self.registrations:
             if r.external is not None and r.external.max_duration >= lease:
                 raise ValueError(
-                    f"consumer {r.consumer}: one call can take up to {r.external.max_duration} (timeout × "
-                    f"attempts, waits included), not less than the {lease} lease: another worker could take the "
-                    "delivery over while the call still runs. Lengthen the lease or shorten the call's timeout "
-                    "or attempts."
+                    f"refusing to serve {r.consumer}: one call can take up to {r.external.max_duration} (timeout "
+                    f"× attempts, waits included) and so outlast the {lease} lease, after which another worker "
+                    "would make the call again while this one still runs. Lengthen the lease or shorten the "
+                    "call's timeout or attempts."
                 )
 
     def check_subscriptions(self) -> None:
@@ -174,7 +182,7 @@ class Worker:
     def claim(self, limit: int | None = None) -> list[OutboxMessage]:
         due = (
             select(_d.id)
-            .where(_d.consumer.in_(self.consumers), _claimable(bindparam("now")), ~_held_back())
+            .where(_d.consumer.in_(self.consumers), _claimable(bindparam("now")), _first_of_its_key())
             .order_by(_d.next_attempt_at, _d.id)
             .limit(limit or self.settings.batch_size)
             .with_for_update(skip_locked=True)

@@ -32,6 +32,7 @@ async def run_simulator(
     datahub_gln: str = DEFAULT_DATAHUB_GLN,
     allow_gln_header: bool = True,
     timeout_delay: float = 5.0,
+    slow_delay: float = 5.0,
     started: asyncio.Event | None = None,
 ) -> None:
     """Serve until cancelled. ``parties``: bearer token → GLN; ``cert_parties``: client certificate common
@@ -44,6 +45,7 @@ async def run_simulator(
         allow_gln_header=allow_gln_header,
         faults=FaultInjector(faults, seed=seed),
         timeout_delay=timeout_delay,
+        slow_delay=slow_delay,
     )
     for directory in scenario_dirs:
         loaded = sim.load_scenario(directory)
@@ -89,7 +91,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="OPERATION:KIND[:calls=1,2|p=0.1]",
-        help="inject a fault (kinds: timeout, http_5xx, duplicate, dequeue_fault, reject); repeatable",
+        help="inject a fault (kinds: timeout, http_5xx, duplicate, dequeue_fault, reject, slow); repeatable",
     )
     parser.add_argument(
         "--cert-party",
@@ -103,6 +105,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-client-ca", type=Path, help="require client certificates issued by this CA (PEM)")
     parser.add_argument("--seed", type=int, default=0, help="seed for probabilistic faults")
     parser.add_argument("--timeout-delay", type=float, default=5.0, help="seconds an injected timeout holds a call")
+    parser.add_argument("--slow-delay", type=float, default=5.0, help="seconds an injected slow answer is held")
     parser.add_argument("--datahub-gln", default=DEFAULT_DATAHUB_GLN, help="sender GLN of Datahub's ACKs")
 
 
@@ -129,6 +132,7 @@ def main(args: argparse.Namespace) -> int:
                 datahub_gln=args.datahub_gln,
                 allow_gln_header=not args.no_gln_header,
                 timeout_delay=args.timeout_delay,
+                slow_delay=args.slow_delay,
             )
         )
     return 0

@@ -25,11 +25,12 @@ import os
 import random
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, literal_column, or_, select, update
@@ -273,7 +274,7 @@ class Worker:
             return self._fail(message, exc)
 
         failure: Exception | None = None
-        with _Heartbeat(self, message) as heartbeat:  # the call: no transaction open, the lease kept alive
+        with _Heartbeat(self, message, spec.max_duration) as heartbeat:  # no transaction open, the lease kept
             try:
                 result = spec.call(request, current)
             except Exception as exc:
@@ -428,11 +429,14 @@ class Worker:
 
 
 class _Heartbeat:
-    """Renews one delivery's lease every heartbeat interval on its own thread while an external call runs."""
+    """Renews one delivery's lease every heartbeat interval on its own thread while an external call runs, for
+    no longer than the call may take: a call that hangs past its max_duration lets the lease run out, so another
+    worker takes the delivery over (and this one records nothing if the call ever returns)."""
 
-    def __init__(self, worker: Worker, message: OutboxMessage) -> None:
+    def __init__(self, worker: Worker, message: OutboxMessage, max_duration: timedelta) -> None:
         self._worker = worker
         self._message = message
+        self._max_duration = max_duration
         self._done = threading.Event()
         self._lost = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"outbox-heartbeat-{message.id}", daemon=True)
@@ -451,7 +455,12 @@ class _Heartbeat:
 
     def _run(self) -> None:
         interval = self._worker.settings.heartbeat_interval.total_seconds()
+        deadline = time.monotonic() + self._max_duration.total_seconds()
         while not self._done.wait(interval):
+            if time.monotonic() > deadline:
+                log.error("delivery %s: the call has run longer than its max_duration (%s); its lease is no longer "
+                          "renewed", self._message.id, self._max_duration)
+                return
             try:
                 if not self._worker.renew(self._message):
                     self._lost.set()

@@ -721,6 +721,29 @@ def test_lease_lost_during_the_call_the_loser_records_nothing(engine: Engine) ->
         assert s.execute(select(func.count()).select_from(outbox_inbox)).scalar_one() == 1
 
 
+def test_a_call_hanging_past_its_max_duration_stops_renewing_its_lease(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    far = FarSide(hold={1})
+    registry = _serve(engine, far.registry(max_duration=timedelta(seconds=0.2)))
+    clock = _clock()
+    settings = OutboxSettings(lease=timedelta(seconds=30), heartbeat=timedelta(seconds=0.02))
+    with Session(engine) as s, s.begin():
+        enqueue(s, "send", {}, clock=clock)
+    hung: list[Any] = []
+    thread = threading.Thread(target=lambda: hung.extend(Worker(engine, registry, settings, clock=clock).drain()))
+    with caplog.at_level("ERROR", logger="outbox.worker"):
+        thread.start()
+        assert far.started.wait(WAIT)
+        _wait_for(lambda: "no longer renewed" in caplog.text, "the heartbeat to give up")
+    clock.advance(settings.lease)
+    taken = Worker(engine, registry, settings, worker_id="successor", clock=clock).drain()
+    far.release.set()
+    thread.join(WAIT)
+    assert [o.result for o in taken] == [DONE] and [o.result for o in hung] == ["lease_lost"]
+    assert [n for _, n in far.recorded] == ["reference-2"]
+
+
 def test_a_failed_call_is_retried_and_the_retry_knows_an_earlier_call_was_made(engine: Engine) -> None:
     far = FarSide()
     registry = _serve(engine, far.registry())
@@ -749,7 +772,7 @@ def test_nothing_to_call_finishes_the_delivery_without_a_call(engine: Engine) ->
 
 def test_a_worker_refuses_to_start_when_a_call_can_outlast_the_lease(engine: Engine) -> None:
     lease = OutboxSettings(lease=timedelta(seconds=60))
-    with pytest.raises(ValueError, match="can outlast the 0:01:00 lease"):
+    with pytest.raises(ValueError, match="outlast the 0:01:00 lease"):
         Worker(engine, FarSide().registry(max_duration=timedelta(seconds=60)), lease)
     Worker(engine, FarSide().registry(max_duration=timedelta(seconds=59)), lease)
     with pytest.raises(ValueError, match="heartbeat"):

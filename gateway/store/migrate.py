@@ -27,7 +27,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-        if revision == "head":
+        if MigrationContext.configure(conn).get_current_revision() == head_revision(engine):
             from gateway.events import subscriptions
             from outbox.subscriptions import sync
 

@@ -164,10 +164,15 @@ def dead_letters(engine: Engine, limit: int = 100) -> list[DeadLetter]:
 def replay(engine: Engine, ids: Sequence[int] | None = None, clock: Clock | None = None) -> int:
     """Give dead letters (delivery ids; `None`: every one) a fresh set of attempts, due now."""
     with Session(engine) as session, session.begin():
-        stmt = update(outbox_delivery).where(_d.state == DEAD)
-        if ids is not None:
-            stmt = stmt.where(_d.id.in_(list(ids)))
-        result = session.execute(stmt.values(state=PENDING, attempts=0, next_attempt_at=_now(session, clock)))
+        return replay_in(session, ids, clock)
+
+
+def replay_in(session: Session, ids: Sequence[int] | None = None, clock: Clock | None = None) -> int:
+    """:func:`replay` in the caller's transaction (e.g. with an audit row that must commit with it)."""
+    stmt = update(outbox_delivery).where(_d.state == DEAD)
+    if ids is not None:
+        stmt = stmt.where(_d.id.in_(list(ids)))
+    result = session.execute(stmt.values(state=PENDING, attempts=0, next_attempt_at=_now(session, clock)))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -175,10 +180,15 @@ def discard(engine: Engine, ids: Sequence[int], clock: Clock | None = None) -> i
     """Give up dead letters (delivery ids): their consumer never handles them, and the keys they held back
     move on. The message, its error and its other consumers' deliveries stay as they are."""
     with Session(engine) as session, session.begin():
-        result = session.execute(
-            update(outbox_delivery).where(_d.state == DEAD, _d.id.in_(list(ids)))
-            .values(state=DISCARDED, processed_at=_now(session, clock))
-        )
+        return discard_in(session, ids, clock)
+
+
+def discard_in(session: Session, ids: Sequence[int], clock: Clock | None = None) -> int:
+    """:func:`discard` in the caller's transaction."""
+    result = session.execute(
+        update(outbox_delivery).where(_d.state == DEAD, _d.id.in_(list(ids)))
+        .values(state=DISCARDED, processed_at=_now(session, clock))
+    )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

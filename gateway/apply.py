@@ -1,7 +1,7 @@
 """Applying accepted transactions to the domain store, inside the receive pipeline's one transaction.
 
-Every change also writes outbox events, so consumers (rating, the support log, outbound flows) learn about it
-exactly when it commits.
+Changes that a consumer needs also write outbox events (declared in `gateway.events`), so consumers learn about
+them exactly when they commit.
 """
 
 from __future__ import annotations
@@ -26,6 +26,14 @@ from gateway.domain.identifiers import PersonalIdentityCode
 from gateway.domain.masterdata import AccountingPointMasterData
 from gateway.domain.message import DatahubMessage, MessageHeader
 from gateway.domain.metering import MeteringTransaction
+from gateway.events import (
+    ACCOUNTING_POINT_CHANGED,
+    AGREEMENT_CHANGED,
+    METERING_RECEIVED,
+    RELEASE_PARKED,
+    MeteringReceived,
+    SeriesRef,
+)
 from gateway.store.metering import SeriesKey, next_versions, pack
 from gateway.store.queries import insert_rows
 from gateway.store.tables import (
@@ -36,15 +44,11 @@ from gateway.store.tables import (
     ParkedMessage,
     SalesAgreementRow,
 )
-from outbox import enqueue, enqueue_many
 from outbox.types import utcnow
 
-TOPIC_METERING = "metering.received"
-TOPIC_ACCOUNTING_POINT = "masterdata.accounting_point"
-TOPIC_CUSTOMER = "masterdata.customer"
-TOPIC_AGREEMENT = "masterdata.agreement"
-TOPIC_ACKNOWLEDGED = "outbound.acknowledged"
-TOPIC_RELEASE_PARKED = "gateway.release_parked"
+# The names other modules import; the topics themselves are declared in gateway.events.
+TOPIC_METERING = METERING_RECEIVED.name
+TOPIC_RELEASE_PARKED = RELEASE_PARKED.name
 
 
 def to_json(value: Any) -> Any:
@@ -113,7 +117,7 @@ def store_metering_batch(
     ]
     versions = next_versions(session, [key for *_, key in keyed])  # one number per key occurrence, in order
     rows: list[dict[str, Any]] = []
-    events: dict[int, tuple[MessageHeader, list[dict[str, Any]]]] = {}
+    events: dict[int, tuple[MessageHeader, list[SeriesRef]]] = {}
     for (header, message_pk, t, key), version in zip(keyed, versions, strict=True):
         values, quality = pack(t)
         rows.append({
@@ -126,8 +130,8 @@ def store_metering_batch(
             {"accounting_point": t.accounting_point, "start": t.start.isoformat(), "end": t.end.isoformat(),
              "resolution": key.resolution, "version": version})
     insert_rows(session, MeteringSeriesRow.__table__, rows)  # type: ignore[attr-defined]
-    enqueue_many(session, TOPIC_METERING, [
-        ({"message_pk": message_pk, "sender": header.juridical_sender, "series": series}, header.message_id)
+    METERING_RECEIVED.emit_many(session, [
+        (MeteringReceived(message_pk=message_pk, sender=header.juridical_sender, series=series), header.message_id)
         for message_pk, (header, series) in events.items()
     ])
 
@@ -138,10 +142,14 @@ def _store_accounting_point(session: Session, t: AccountingPointMasterData, mess
         metering_method=t.metering_method, resolution=t.resolution, main_fuse=t.fuse_size,
         tax_category=t.tax_category, attributes=to_json(t), message_pk=message_pk, received_at=now,
     ))
-    enqueue(session, TOPIC_ACCOUNTING_POINT, {"gsrn": t.accounting_point,
-                                              "valid_from": t.start_of_occurrence.isoformat()},
-            key=t.accounting_point)
+    ACCOUNTING_POINT_CHANGED.emit(session, {"gsrn": t.accounting_point,
+                                             "valid_from": t.start_of_occurrence.isoformat()},
+         key=t.accounting_point)
     return t.accounting_point
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.isoformat()
 
 
 def _looks_like_identity_code(value: str) -> bool:
@@ -169,8 +177,7 @@ def _store_customer(session: Session, t: CustomerEvent, message_pk: int, now: da
     )
     session.add(row)
     session.flush()
-    # Events carry the row id: the key is derived from the identity code and must not travel.
-    enqueue(session, TOPIC_CUSTOMER, {"customer_id": row.id, "message_pk": message_pk})
+    # No event yet: nothing consumes customer changes (the support log will; see gateway.events).
 
 
 def _store_agreement(
@@ -194,8 +201,10 @@ def _store_agreement(
         message_pk=message_pk,
         received_at=now,
     ))
-    enqueue(session, TOPIC_AGREEMENT, {"accounting_point": t.accounting_point, "agreement_id": t.agreement_id,
-                                       "event": "new", "process_message_pk": message_pk}, key=t.accounting_point)
+    AGREEMENT_CHANGED.emit(session, {
+        "accounting_point": t.accounting_point, "agreement_id": t.agreement_id, "event": "new",
+        "start": _iso(t.start_of_occurrence), "end": _iso(t.end_of_occurrence), "process_message_pk": message_pk,
+    }, key=t.accounting_point)
     return t.accounting_point
 
 
@@ -220,9 +229,12 @@ def _end_agreement(session: Session, t: AgreementEndNotice, message_pk: int, now
         update(SalesAgreementRow).where(col(SalesAgreementRow.id).in_(ids))
         .values(end=t.end_of_occurrence, status="ended", ended_by_message_pk=message_pk)
     )
-    enqueue(session, TOPIC_AGREEMENT, {"accounting_point": t.accounting_point, "agreement_id": t.agreement_id,
-                                       "event": "ended", "reason": t.reason,
-                                       "end": t.end_of_occurrence.isoformat()}, key=t.accounting_point or "")
+    # The key is the accounting point, as for the start: a notice that names only the agreement takes it there.
+    point = t.accounting_point or session.execute(
+        select(col(SalesAgreementRow.accounting_point)).where(col(SalesAgreementRow.id).in_(ids)).limit(1)
+    ).scalar_one_or_none()
+    AGREEMENT_CHANGED.emit(session, {"accounting_point": point, "agreement_id": t.agreement_id, "event": "ended",
+                                      "reason": t.reason, "end": _iso(t.end_of_occurrence)}, key=point)
 
 
 def _record_acknowledgement(session: Session, header: MessageHeader, ack: Acknowledgement, now: datetime) -> None:
@@ -236,7 +248,6 @@ def _record_acknowledgement(session: Session, header: MessageHeader, ack: Acknow
         .where(col(OutboundMessage.message_id) == original)
         .values(status=status, ack_reason_code=ack.reason_code, ack_errors=errors or None, updated_at=now)
     )
-    enqueue(session, TOPIC_ACKNOWLEDGED, {"message_id": original, "reason_code": ack.reason_code}, key=original)
 
 
 def release_parked_for(session: Session, gsrns: Sequence[str]) -> int:
@@ -249,7 +260,8 @@ def release_parked_for(session: Session, gsrns: Sequence[str]) -> int:
         select(ParkedMessage).where(col(ParkedMessage.released_at).is_(None))
     ).scalars():
         if wanted & set(parked.waiting_for):
-            enqueue(session, TOPIC_RELEASE_PARKED, {"parked_id": parked.id, "because": sorted(wanted)},
-                    key=str(parked.message_pk))
+            # No key: a release must not wait behind the parked message's own delayed recheck (keyed by it).
+            assert parked.id is not None
+            RELEASE_PARKED.emit(session, {"parked_id": parked.id, "because": sorted(wanted)}, key=None)
             released += 1
     return released

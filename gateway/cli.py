@@ -110,7 +110,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.bootstrap import build_registry
     from gateway.config import safe_database_url
     from outbox.runner import run_worker
-    from outbox.worker import Worker
+    from outbox.worker import NotSubscribedError, Worker
 
     engine = make_engine(settings.database_url)
     _require_migrated(engine)
@@ -118,7 +118,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     unknown = sorted(set(args.topic or ()) - set(registry.topics))
     if unknown:
         raise CliError(f"no handler for topic(s) {', '.join(unknown)}; topics: {', '.join(sorted(registry.topics))}")
-    worker = Worker(engine, registry, settings.outbox, topics=args.topic or None)
+    try:
+        worker = Worker(engine, registry, settings.outbox, topics=args.topic or None)
+        worker.check_subscriptions()
+    except (ValueError, NotSubscribedError) as exc:  # a call that can outlast the lease; a stale declaration
+        raise CliError(str(exc)) from None
     for signum in (signal.SIGTERM, signal.SIGINT):  # before saying so, so that a stop right after it is graceful
         signal.signal(signum, lambda *_: worker.stop())
     print(f"gateway worker {worker.worker_id} started: topics {', '.join(worker.topics)}; database "
@@ -128,21 +132,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_outbox_status(args: argparse.Namespace, settings: Settings) -> int:
-    from outbox.admin import dead_letters, status
+    from outbox.admin import format_status, status_report
 
-    engine = make_engine(settings.database_url)
-    rows = status(engine)
-    dead = dead_letters(engine, limit=args.limit)
-    if args.json:
-        print(json.dumps({"topics": [r.__dict__ for r in rows],
-                          "dead_letters": [{**d.__dict__, "created_at": d.created_at.isoformat()} for d in dead]}))
-        return 0
-    print(f"{'topic':<32} {'pending':>8} {'processing':>10} {'done':>8} {'dead':>6} {'oldest age s':>12}")
-    for r in rows:
-        age = f"{r.oldest_pending_age_seconds:.1f}" if r.oldest_pending_age_seconds is not None else "-"
-        print(f"{r.topic:<32} {r.pending:>8} {r.processing:>10} {r.done:>8} {r.dead:>6} {age:>12}")
-    for d in dead:
-        print(f"dead letter {d.id} ({d.topic}, {d.attempts} attempts): {(d.last_error or '').splitlines()[-1:]}")
+    report = status_report(make_engine(settings.database_url), limit=args.limit)
+    print(json.dumps(report) if args.json else format_status(report))
     return 0
 
 
@@ -155,6 +148,17 @@ def cmd_outbox_replay(args: argparse.Namespace, settings: Settings) -> int:
     count = replay(make_engine(settings.database_url), None if args.all_dead else args.ids)
     print(f"replayed {count} dead letter(s)")
     if args.ids and count < len(args.ids):
+        print("some ids were not dead letters and were left as they are", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_outbox_discard(args: argparse.Namespace, settings: Settings) -> int:
+    from outbox.admin import discard
+
+    count = discard(make_engine(settings.database_url), args.ids)
+    print(f"discarded {count} dead letter(s)")
+    if count < len(args.ids):
         print("some ids were not dead letters and were left as they are", file=sys.stderr)
         return 1
     return 0
@@ -384,12 +388,15 @@ def register(commands: Commands) -> None:
     p.add_argument("--topic", action="append", help="only these topics (default: all registered)")
 
     outbox = commands.group("outbox", help="inspect and operate the outbox")
-    p = outbox.add("status", cmd_outbox_status, help="queue depth, oldest pending age, dead letters")
+    p = outbox.add("status", cmd_outbox_status,
+                   help="deliveries per consumer, oldest pending age, held-back keys, dead letters")
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=positive_int, default=20, help="dead letters to list")
     p = outbox.add("replay", cmd_outbox_replay, help="give dead letters a fresh set of attempts")
-    p.add_argument("ids", nargs="*", type=int)
+    p.add_argument("ids", nargs="*", type=int, help="dead letter (delivery) ids, as status lists them")
     p.add_argument("--all-dead", action="store_true")
+    p = outbox.add("discard", cmd_outbox_discard, help="give up dead letters: the keys they hold back move on")
+    p.add_argument("ids", nargs="+", type=int, help="dead letter (delivery) ids, as status lists them")
     p = outbox.add("purge", cmd_outbox_purge, help="retention: remove (or archive) old processed messages")
     p.add_argument("--older-than-days", type=non_negative_float, default=None)
     p.add_argument("--archive", action="store_true")

@@ -3,9 +3,15 @@
 * `send_to_datahub(session, document)` builds the XML, validates it against the same XSDs inbound messages
   meet, stores an `OutboundMessage` (status `queued`) and enqueues `datahub.send`, all in the caller's
   transaction: the business change and the message to Datahub commit together or not at all.
-* The `datahub.send` handler calls `sendMessage`. A SOAP Fault is Datahub's decision about the message: it is
-  recorded (`failed`, with the fault) and not retried. A transport error is raised, so the outbox retries on
-  its durable schedule. On success the DatahubReference is stored and the status becomes `sent`.
+* The `datahub.send` consumer is an outbox external call (`outbox.external`): transaction 1 reads the queued
+  body (and counts the call), `sendMessage` runs with no transaction open while a heartbeat keeps the lease,
+  transaction 2 records the answer only if this worker still owns the delivery. A SOAP Fault is Datahub's
+  decision about the message: it is recorded (`failed`, with the fault) and not retried. A transport error
+  is raised, so the outbox retries on its durable schedule. On success the DatahubReference is stored and the
+  status becomes `sent`. A retry sends the same message id (never a new one): when an earlier call had
+  reached Datahub, Datahub refuses the id as a duplicate and the message counts as sent.
+* A worker refuses to serve `datahub.send` when one call (timeout × attempts, with the client's waits) can
+  outlast the outbox lease: another worker could otherwise send while the first call still runs.
 * Datahub's ACK comes back through the pull worker; the receive pipeline sets `accepted`, `rejected` or
   `partially_accepted` on the row. `resend(engine, message_id)` makes a corrected copy under a NEW message id
   (and new transaction ids), linked by `resend_of`: an id is never reused.
@@ -18,6 +24,8 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 from sqlalchemy import case, select, update
@@ -26,20 +34,24 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.config import Settings
-from gateway.datahub_settings import datahub_settings, make_client
+from gateway.datahub_settings import DatahubSettings, datahub_settings, make_client
 from gateway.domain.message import DatahubMessage
+from gateway.events import DATAHUB_SEND, DATAHUB_SENDER
 from gateway.soap.datahub_client import DatahubClient, DatahubFault
 from gateway.store.tables import OutboundMessage
 from gateway.xml.hardened import parse_xml
 from gateway.xml.schemas import SchemaIssue, default_registry
 from mappings.registry import build_document, mapping_for
-from outbox import HandlerRegistry, OutboxMessage, enqueue
+from outbox import ExternalCall, HandlerRegistry, OutboxMessage
 from outbox.types import utcnow
 
 log = logging.getLogger("gateway.outbound")
 
-TOPIC_SEND: Final = "datahub.send"
-CONSUMER_SEND: Final = "gateway.datahub_send"
+TOPIC_SEND: Final = DATAHUB_SEND.name
+CONSUMER_SEND: Final = DATAHUB_SENDER.name
+
+# DatahubClient waits at most this long between two attempts of one call (its default tenacity wait).
+_CLIENT_RETRY_WAIT_MAX: Final = timedelta(seconds=5)
 
 QUEUED: Final = "queued"
 SENT: Final = "sent"
@@ -92,7 +104,7 @@ def send_to_datahub(session: Session, document: DatahubMessage[Any], *, resend_o
         resend_of=resend_of, created_at=now, updated_at=now,
     ))
     session.flush()
-    enqueue(session, TOPIC_SEND, {"message_id": message_id}, key=point or message_id)
+    DATAHUB_SEND.emit(session, {"message_id": message_id}, key=point or message_id)
     log.info("queued %s %s for Datahub%s", document.document_type, message_id,
              f" (resend of {resend_of})" if resend_of else "")
     return message_id
@@ -140,44 +152,72 @@ def _new_transaction_id(transaction: Any) -> Any:
     return transaction
 
 
-# -- the outbox handler --------------------------------------------------------------------------------------
-def make_send_handler(
+# -- the outbox consumer: an external call ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class SendRequest:
+    message_id: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class SendAnswer:
+    """What Datahub said: a reference (None when an earlier call of ours had already delivered the message),
+    or a refusal."""
+
+    reference: str | None = None
+    fault: DatahubFault | None = None
+
+
+def call_budget(config: DatahubSettings) -> timedelta:
+    """The longest one `sendMessage` can take with these settings: every attempt's timeout and the waits."""
+    return timedelta(seconds=config.timeout) * config.retries + _CLIENT_RETRY_WAIT_MAX * (config.retries - 1)
+
+
+def make_send_call(
     client: Callable[[], DatahubClient],
     *,
+    max_duration: timedelta,
     duplicate_fault_codes: Collection[str] = DEFAULT_DUPLICATE_FAULT_CODES,
-) -> Callable[[Session, OutboxMessage], None]:
-    """The `datahub.send` handler; `client` returns the zeep client to use (called once per message)."""
+) -> ExternalCall[SendRequest, SendAnswer]:
+    """The `datahub.send` external call; `client` returns the zeep client to use (called once per send)."""
 
-    def send(session: Session, message: OutboxMessage) -> None:
-        message_id = str(message.payload["message_id"])
+    def prepare(session: Session, message: OutboxMessage) -> SendRequest | None:
+        message_id = str(DATAHUB_SEND.payload(message)["message_id"])
         row = session.execute(
             select(OutboundMessage).where(col(OutboundMessage.message_id) == message_id)
         ).scalar_one_or_none()
         if row is None:
             log.error("datahub.send: outbound message %s does not exist; nothing to send", message_id)
-            return
+            return None
         if row.status != QUEUED:
             log.info("datahub.send: %s is already %s; not sending it again", message_id, row.status)
-            return
-        body = row.body
-        try:
-            reference: str | None = client().send(body)
-        except DatahubFault as fault:
-            if message.attempts > 1 and fault.error_code in duplicate_fault_codes:
-                # An earlier attempt reached Datahub but its result was lost before our commit.
-                log.warning("datahub.send: %s was already received by Datahub (%s); marking it sent",
-                            message_id, fault.error_code)
-                reference = None
-            else:
-                log.warning("datahub.send: Datahub refused %s: %s", message_id, fault)
-                _mark(session, message_id, FAILED, None, [{
-                    "code": fault.error_code, "text": fault.reason or fault.details or str(fault),
-                    "identification": fault.identification, "details": fault.details,
-                }])
-                return
-        _mark(session, message_id, SENT, reference, None)
+            return None
+        return SendRequest(message_id, row.body)
 
-    return send
+    def call(request: SendRequest, message: OutboxMessage) -> SendAnswer:
+        try:
+            return SendAnswer(reference=client().send(request.body))
+        except DatahubFault as fault:
+            if message.calls > 1 and fault.error_code in duplicate_fault_codes:
+                # An earlier call reached Datahub but its answer was lost before our record.
+                log.warning("datahub.send: %s was already received by Datahub (%s); marking it sent",
+                            request.message_id, fault.error_code)
+                return SendAnswer()
+            log.warning("datahub.send: Datahub refused %s: %s", request.message_id, fault)
+            return SendAnswer(fault=fault)
+
+    def record(session: Session, message: OutboxMessage, answer: SendAnswer) -> None:
+        message_id = str(DATAHUB_SEND.payload(message)["message_id"])
+        fault = answer.fault
+        if fault is None:
+            _mark(session, message_id, SENT, answer.reference, None)
+            return
+        _mark(session, message_id, FAILED, None, [{
+            "code": fault.error_code, "text": fault.reason or fault.details or str(fault),
+            "identification": fault.identification, "details": fault.details,
+        }])
+
+    return ExternalCall(prepare=prepare, call=call, record=record, max_duration=max_duration)
 
 
 def _mark(session: Session, message_id: str, status: str, reference: str | None,
@@ -200,16 +240,21 @@ def register_datahub_send(
     *,
     client_factory: Callable[[], DatahubClient] | None = None,
     duplicate_fault_codes: Collection[str] = DEFAULT_DUPLICATE_FAULT_CODES,
+    max_call_duration: timedelta | None = None,
 ) -> bool:
-    """Serve `datahub.send` with a client from `[datahub]`; without an endpoint nothing is registered."""
+    """Serve `datahub.send` with a client from `[datahub]`; without an endpoint nothing is registered.
+
+    `max_call_duration` defaults to what `[datahub] timeout_seconds` and `retries` allow (`call_budget`); give
+    it with a `client_factory` whose client is configured otherwise."""
     config = datahub_settings(settings)
     if client_factory is None and not config.endpoint:
         log.info("no [datahub] endpoint configured: datahub.send is not handled by this process "
                  "(outbound messages stay queued)")
         return False
     factory = client_factory or _per_thread(lambda: make_client(config))
-    registry.register(TOPIC_SEND, make_send_handler(factory, duplicate_fault_codes=duplicate_fault_codes),
-                      consumer=CONSUMER_SEND)
+    registry.register_external(TOPIC_SEND, make_send_call(
+        factory, max_duration=max_call_duration or call_budget(config), duplicate_fault_codes=duplicate_fault_codes,
+    ), consumer=CONSUMER_SEND)
     return True
 
 

@@ -1,31 +1,49 @@
-"""Enqueueing inside the caller's transaction, and the shape of a claimed message."""
+"""Enqueueing inside the caller's transaction, and the shape of a claimed delivery."""
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Integer, String, insert, literal, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from outbox.bulk import insert_rows
-from outbox.schema import outbox_message
-from outbox.types import utcnow
+from outbox.clock import DATABASE_CLOCK, Clock
+from outbox.schema import outbox_delivery, outbox_message, outbox_subscription
+from outbox.types import UTCDateTime, utcnow
 
+# Delivery states. `pending` waits for its due time, `processing` is leased to a worker, `done` took effect,
+# `dead` exhausted its attempts (and holds back later messages of its key for its consumer), `discarded` was
+# given up by an operator (or its consumer was removed) and holds nothing back.
 PENDING = "pending"
 PROCESSING = "processing"
 DONE = "done"
 DEAD = "dead"
+DISCARDED = "discarded"
+
+_IN_CLAUSE = 500  # message ids per statement when deliveries are created for many messages
+
+
+class NoConsumerError(LookupError):
+    """A message was enqueued on a topic no consumer is subscribed to: nobody would ever handle it."""
 
 
 @dataclass(frozen=True)
 class OutboxSettings:
-    """Tunables of delivery. Defaults suit the embedded demo; production sets them from configuration."""
+    """Tunables of delivery. Defaults suit the embedded demo; production sets them from configuration.
 
-    lease: timedelta = timedelta(seconds=60)
+    `lease` is how long a claimed delivery stays with its worker without a sign of life: a killed worker's
+    deliveries are claimable again after it. External calls renew it every `heartbeat` (default a quarter
+    of the lease) while they run, and a worker refuses to serve an external call that can outlast it.
+    """
+
+    lease: timedelta = timedelta(seconds=120)
     max_attempts: int = 8
     backoff_base: timedelta = timedelta(seconds=2)
     backoff_max: timedelta = timedelta(minutes=30)
@@ -33,6 +51,11 @@ class OutboxSettings:
     idle_sleep: timedelta = timedelta(seconds=0.5)
     idle_sleep_max: timedelta = timedelta(seconds=5)
     jitter: float = 0.2
+    heartbeat: timedelta | None = None
+
+    @property
+    def heartbeat_interval(self) -> timedelta:
+        return self.heartbeat if self.heartbeat is not None else self.lease / 4
 
     def backoff(self, attempts: int, rng: random.Random | None = None) -> timedelta:
         """Delay before the next attempt after `attempts` failed ones: exponential, capped, with jitter."""
@@ -44,6 +67,12 @@ class OutboxSettings:
 
 @dataclass(frozen=True)
 class OutboxMessage:
+    """One delivery as a handler sees it: the message (id, topic, key, payload) and this consumer's state.
+
+    `id` is the delivery's row id (what `gateway outbox replay|discard` take); `attempts` counts this
+    consumer's attempts, this one included; `calls` counts external calls started for it (> 1: an earlier
+    call may have reached the far side)."""
+
     id: int
     message_id: str
     topic: str
@@ -55,6 +84,8 @@ class OutboxMessage:
     lease_owner: str | None = None
     lease_until: datetime | None = None
     last_error: str | None = field(default=None, repr=False)
+    consumer: str = ""
+    calls: int = 0
 
 
 _DEFAULTS = OutboxSettings()
@@ -63,51 +94,75 @@ _DEFAULTS = OutboxSettings()
 def enqueue(
     session: Session,
     topic: str,
-    payload: dict[str, Any],
+    payload: Mapping[str, Any],
     *,
     key: str | None = None,
     message_id: str | None = None,
     max_attempts: int | None = None,
     not_before: datetime | None = None,
     settings: OutboxSettings | None = None,
+    clock: Clock | None = None,
 ) -> str:
-    """Write an outbox row in the caller's open transaction and return its message id.
+    """Write a message and one delivery per subscribed consumer in the caller's open transaction; returns the
+    message id.
 
-    Nothing is sent here: the row becomes visible to workers only when the caller commits, and disappears
-    with a rollback, so the state change and the message can never disagree.
+    Nothing is sent here: the rows become visible to workers only when the caller commits, and disappear
+    with a rollback, so the state change and the message can never disagree. Messages with the same `key`
+    are handled in enqueue order by each consumer, one at a time; `key=None` means no order. Raises
+    :class:`NoConsumerError` (the caller's transaction must then roll back) when the topic has no consumer.
     """
     (mid,) = enqueue_many(session, topic, [(payload, key)], max_attempts=max_attempts, not_before=not_before,
-                          settings=settings, message_ids=[message_id] if message_id else None)
+                          settings=settings, message_ids=[message_id] if message_id else None, clock=clock)
     return mid
 
 
 def enqueue_many(
     session: Session,
     topic: str,
-    items: Sequence[tuple[dict[str, Any], str | None]],
+    items: Sequence[tuple[Mapping[str, Any], str | None]],
     *,
     max_attempts: int | None = None,
     not_before: datetime | None = None,
     settings: OutboxSettings | None = None,
     message_ids: Sequence[str] | None = None,
+    clock: Clock | None = None,
 ) -> list[str]:
-    """Like :func:`enqueue` for several (payload, key) pairs of one topic, in one statement; ids in order."""
-    now = utcnow()
+    """Like :func:`enqueue` for several (payload, key) pairs of one topic; ids in order. The messages go in one
+    bulk insert, their deliveries in one INSERT … SELECT from the subscriptions per 500 messages."""
+    if not items:
+        return []
+    now = utcnow()  # the writer's clock: when the message was written, for people; due times are below
     mids = list(message_ids) if message_ids else [str(uuid.uuid4()) for _ in items]
-    attempts = max_attempts or (settings or _DEFAULTS).max_attempts
     rows = [
-        {
-            "message_id": mid,
-            "topic": topic,
-            "key": key,
-            "payload": payload,
-            "state": PENDING,
-            "attempts": 0,
-            "max_attempts": attempts,
-            "created_at": now,
-            "next_attempt_at": not_before or now,
-        }
+        {"message_id": mid, "topic": topic, "key": key, "payload": payload, "created_at": now}
         for mid, (payload, key) in zip(mids, items, strict=True)
     ]
     insert_rows(session, outbox_message, rows)
+    attempts = max_attempts or (settings or _DEFAULTS).max_attempts
+    connection = session.connection()
+    due: ColumnElement[datetime]
+    if not_before is not None:
+        due = literal(not_before, UTCDateTime())
+    else:
+        the_clock = clock or DATABASE_CLOCK
+        server_now = the_clock.in_sql(connection.dialect)
+        due = server_now if server_now is not None else literal(the_clock.now(connection), UTCDateTime())
+    m, s = outbox_message.c, outbox_subscription.c
+    for start in range(0, len(mids), _IN_CLAUSE):
+        chunk = mids[start:start + _IN_CLAUSE]
+        created = session.execute(
+            insert(outbox_delivery).from_select(
+                ["message_pk", "consumer", "key", "state", "attempts", "max_attempts", "calls", "next_attempt_at"],
+                select(m.id, s.consumer, m.key, literal(PENDING, String()), literal(0, Integer()),
+                       literal(attempts, Integer()), literal(0, Integer()), due)
+                .select_from(outbox_message.join(outbox_subscription, s.topic == m.topic))
+                .where(m.message_id.in_(chunk))
+                .order_by(m.id, s.consumer),
+            ).execution_options(preserve_rowcount=True)  # an INSERT's rowcount is kept only when asked for
+        )
+        if created.rowcount == 0:  # type: ignore[attr-defined]
+            raise NoConsumerError(
+                f"no consumer is subscribed to outbox topic {topic!r}: declare one (and migrate, which writes "
+                "the subscriptions), or do not emit the topic"
+            )
     return mids

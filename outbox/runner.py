@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int
     parser.add_argument("--url", required=engine is None, help="SQLAlchemy database URL")
     parser.add_argument("--handlers", required=True, help="module:factory giving a HandlerRegistry")
     parser.add_argument("--lease-seconds", type=float, default=60.0)
+    parser.add_argument("--heartbeat-seconds", type=float, default=None, help="default: a quarter of the lease")
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--max-attempts", type=int, default=8)
     parser.add_argument("--worker-id", default=None)
@@ -74,6 +75,7 @@ def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int
     settings = OutboxSettings(
         lease=timedelta(seconds=args.lease_seconds), batch_size=args.batch_size, max_attempts=args.max_attempts,
         idle_sleep=timedelta(seconds=0.05), idle_sleep_max=timedelta(seconds=0.5),
+        heartbeat=None if args.heartbeat_seconds is None else timedelta(seconds=args.heartbeat_seconds),
     )
     worker = Worker(
         engine or make_engine(args.url),

@@ -372,7 +372,7 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
             return None
         if not outbox_view.replay_dead_letter(session, outbox_id):
             raise web.HTTPConflict(text=f"outbox message {outbox_id} is not a dead letter")
-        record_access(session, principal, REPLAY, "outbox_message", str(outbox_id))
+        record_access(session, principal, REPLAY, "outbox_delivery", str(outbox_id))
         return {"id": outbox_id, "replayed": True}
 
     return _json(_found(await _in_session(request, replay, write=True), "outbox message"))
@@ -444,9 +444,9 @@ WHAT_IF: Final = obj({
         "vat": DECIMAL, "total_excl_vat": DECIMAL, "total_incl_vat": DECIMAL,
         "months": {"type": "array", "items": MONTH_COST}})},
 })
-DEAD_LETTER: Final = obj({"id": INT, "message_id": STR, "topic": STR, "attempts": INT, "created_at": TIME,
-                          "payload": OBJ, "subject": OMESSAGE_ID}, {"key": OSTR, "last_error": OSTR,
-                                                                    "failed_at": OTIME})
+DEAD_LETTER: Final = obj({"id": INT, "message_id": STR, "topic": STR, "consumer": STR, "attempts": INT,
+                          "created_at": TIME, "payload": OBJ, "subject": OMESSAGE_ID},
+                         {"key": OSTR, "last_error": OSTR, "failed_at": OTIME})
 
 POINT_PARAM = path_param("gsrn", GSRN, "accounting point (GSRN)")
 ID_PARAM = path_param("id", {"type": "integer", "minimum": 1, "maximum": 2**53}, "row id")

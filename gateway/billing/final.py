@@ -15,12 +15,10 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gateway.billing.errors import BillingInputError
-from gateway.billing.events import TOPIC_FINAL_INVOICE
 from gateway.billing.issuing import Issued, issue_drafts
 from gateway.billing.plan import (
     RATING_ERRORS,
@@ -36,9 +34,10 @@ from gateway.billing.plan import (
     resolve_customer,
 )
 from gateway.billing.runs import today_in_helsinki
+from gateway.events import AGREEMENT_CHANGED, FINAL_INVOICE_DUE
 from gateway.rating.catalogues import active_catalogue
 from gateway.rating.service import local_date
-from outbox import OutboxMessage, enqueue
+from outbox import OutboxMessage
 from outbox.types import utcnow
 
 log = logging.getLogger("gateway.billing")
@@ -52,15 +51,16 @@ class FinalInvoiceHeld(RuntimeError):
 
 def on_agreement_event(session: Session, message: OutboxMessage) -> None:
     """Consumer of ``masterdata.agreement``: an ended agreement schedules its final invoice."""
-    payload = message.payload
-    if payload.get("event") != "ended" or not payload.get("accounting_point") or not payload.get("end"):
+    payload = AGREEMENT_CHANGED.payload(message)
+    point, ended_at = payload.get("accounting_point"), payload.get("end")
+    if payload.get("event") != "ended" or not point or not ended_at:
         return
-    end = datetime.fromisoformat(payload["end"])
+    end = datetime.fromisoformat(ended_at)
     delay = active_catalogue(session).catalogue.invoicing.final_invoice_delay_days
-    enqueue(session, TOPIC_FINAL_INVOICE,
-            {"accounting_point": payload["accounting_point"], "agreement_id": payload.get("agreement_id"),
-             "end": payload["end"], "reason": payload.get("reason")},
-            key=f"final:{payload['accounting_point']}", not_before=max(end + timedelta(days=delay), utcnow()))
+    FINAL_INVOICE_DUE.emit(
+        session, {"accounting_point": point, "agreement_id": payload.get("agreement_id"), "end": ended_at,
+                  "reason": payload.get("reason")},
+        key=f"final:{point}", not_before=max(end + timedelta(days=delay), utcnow()))
 
 
 def issue_final_invoice(session: Session, accounting_point: str, agreement_id: str | None, end: datetime,
@@ -122,7 +122,7 @@ def issue_final_invoice(session: Session, accounting_point: str, agreement_id: s
 
 def on_final_invoice(session: Session, message: OutboxMessage) -> None:
     """Handler of the scheduled ``billing.final_invoice``."""
-    payload: dict[str, Any] = message.payload
+    payload = FINAL_INVOICE_DUE.payload(message)
     end = datetime.fromisoformat(payload["end"])
     with session.begin_nested() as attempt:
         issued, reasons = issue_final_invoice(session, payload["accounting_point"], payload.get("agreement_id"), end)
@@ -136,5 +136,5 @@ def on_final_invoice(session: Session, message: OutboxMessage) -> None:
     if utcnow() + RETRY_AFTER > end + DEADLINE:
         raise FinalInvoiceHeld(f"final invoice of {payload['accounting_point']} not issued within six weeks of "
                                f"{end.date()}: {'; '.join(reasons)}")
-    enqueue(session, TOPIC_FINAL_INVOICE, payload, key=f"final:{payload['accounting_point']}",
-            not_before=utcnow() + RETRY_AFTER)
+    FINAL_INVOICE_DUE.emit(session, payload, key=f"final:{payload['accounting_point']}",
+                           not_before=utcnow() + RETRY_AFTER)

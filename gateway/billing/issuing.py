@@ -26,10 +26,9 @@ from sqlmodel import col
 
 from gateway.billing.core.compose import issue
 from gateway.billing.core.finvoice import FinvoiceInvalid, validated_finvoice
-from gateway.billing.core.model import Document, DocumentKind
+from gateway.billing.core.model import Document
 from gateway.billing.core.numbers import NumberSeries
 from gateway.billing.core.serialize import document_to_json
-from gateway.billing.events import TOPIC_CREDIT_NOTE_RELEASED, TOPIC_INVOICE_RELEASED
 from gateway.rating.core.catalogue import LegalEntity
 from gateway.store.billing_tables import (
     BilledPeriodRow,
@@ -39,7 +38,6 @@ from gateway.store.billing_tables import (
     InvoiceSeriesRow,
 )
 from gateway.store.queries import insert_rows, insert_rows_returning_ids
-from outbox import enqueue_many
 from outbox.types import utcnow
 
 ISSUED = "issued"
@@ -208,10 +206,4 @@ def issue_drafts(
     insert_rows(session, InvoiceLineRow.__table__, lines)  # type: ignore[attr-defined]
     # IntegrityError (uq_billed_period) when another transaction billed one of these periods first.
     insert_rows(session, BilledPeriodRow.__table__, billed)  # type: ignore[attr-defined]
-    for topic in (TOPIC_INVOICE_RELEASED, TOPIC_CREDIT_NOTE_RELEASED):
-        kind = DocumentKind.INVOICE if topic == TOPIC_INVOICE_RELEASED else DocumentKind.CREDIT_NOTE
-        events = [(release_payload(row, entity, doc), f"{entity.id}:{row['number']}")
-                  for _, row, doc in stored if row["kind"] == kind.value]
-        if events:
-            enqueue_many(session, topic, events)
     return issued, refused

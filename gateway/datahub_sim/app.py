@@ -54,11 +54,14 @@ async def handle_soap(request: web.Request) -> web.Response:
     if "http_5xx" in injected:
         return web.Response(status=503, text="injected HTTP 503: service unavailable")
     try:
-        return _soap_response(_dispatch(sim, party, soap, injected), 200)
+        response = _soap_response(_dispatch(sim, party, soap, injected), 200)
     except SimulatorFault as exc:
-        return _fault_response(exc)
+        response = _fault_response(exc)
     except SoapRequestError as exc:
-        return _soap_response(exc.to_fault(), exc.http_status)
+        response = _soap_response(exc.to_fault(), exc.http_status)
+    if "slow" in injected:  # processed already: only the answer is late
+        await asyncio.get_running_loop().run_in_executor(None, sim.hold_slow_answer)
+    return response
 
 
 def _dispatch(sim: DatahubSimulator, party: str, soap: SoapRequest, injected: frozenset[str]) -> bytes:

@@ -34,6 +34,7 @@ def serve_simulator(sim: DatahubSimulator, host: str = "127.0.0.1", port: int = 
     try:
         yield RunningSimulator(sim, f"http://{bound_host}:{bound_port}/soap/b2b")
     finally:
+        sim.release_slow_answers()  # a held answer would keep the server from shutting down
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)

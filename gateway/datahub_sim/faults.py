@@ -9,6 +9,9 @@ seeded ``random.Random`` (same seed, same sequence of calls → same faults). Ki
                    queued right behind it
 ``dequeue_fault``  (dequeueMessage) answer a Receiver Fault and keep the message in the queue
 ``reject``         (sendMessage, processMessage) accept the message but answer it with a negative ACK (BA02)
+``slow``           process the request as usual, then hold the answer for ``slow_delay`` seconds (or until
+                   ``DatahubSimulator.release_slow_answers()``): a caller that gives up or dies in between has
+                   delivered its message without learning so
 
 Command-line form: ``OPERATION:KIND[:calls=1,3|p=0.25]``, e.g. ``peekMessage:http_5xx:calls=1,2``.
 """
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-FaultKind = Literal["timeout", "http_5xx", "duplicate", "dequeue_fault", "reject"]
+FaultKind = Literal["timeout", "http_5xx", "duplicate", "dequeue_fault", "reject", "slow"]
 OPERATIONS: Final = ("sendMessage", "processMessage", "peekMessage", "dequeueMessage")
 _KIND_OPERATIONS: Final[dict[str, tuple[str, ...]]] = {
     "timeout": OPERATIONS,
@@ -30,6 +33,7 @@ _KIND_OPERATIONS: Final[dict[str, tuple[str, ...]]] = {
     "duplicate": ("peekMessage",),
     "dequeue_fault": ("dequeueMessage",),
     "reject": ("sendMessage", "processMessage"),
+    "slow": OPERATIONS,
 }
 
 

@@ -34,6 +34,7 @@ async def run_simulator(
     datahub_gln: str = DEFAULT_DATAHUB_GLN,
     allow_gln_header: bool = True,
     timeout_delay: float = 5.0,
+    slow_delay: float = 5.0,
     started: asyncio.Event | None = None,
     on_listening: Callable[[str], None] | None = None,
 ) -> None:
@@ -47,6 +48,7 @@ async def run_simulator(
         allow_gln_header=allow_gln_header,
         faults=FaultInjector(faults, seed=seed),
         timeout_delay=timeout_delay,
+        slow_delay=slow_delay,
     )
     for directory in scenario_dirs:
         loaded = sim.load_scenario(directory)
@@ -106,7 +108,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="OPERATION:KIND[:calls=1,2|p=0.1]",
-        help="inject a fault (kinds: timeout, http_5xx, duplicate, dequeue_fault, reject); repeatable",
+        help="inject a fault (kinds: timeout, http_5xx, duplicate, dequeue_fault, reject, slow); repeatable",
     )
     parser.add_argument(
         "--cert-party",
@@ -120,6 +122,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-client-ca", type=Path, help="require client certificates issued by this CA (PEM)")
     parser.add_argument("--seed", type=int, default=0, help="seed for probabilistic faults")
     parser.add_argument("--timeout-delay", type=float, default=5.0, help="seconds an injected timeout holds a call")
+    parser.add_argument("--slow-delay", type=float, default=5.0, help="seconds an injected slow answer is held")
     parser.add_argument("--datahub-gln", default=DEFAULT_DATAHUB_GLN, help="sender GLN of Datahub's ACKs")
 
 
@@ -154,6 +157,7 @@ def main(args: argparse.Namespace) -> int:
                 allow_gln_header=not args.no_gln_header,
                 timeout_delay=args.timeout_delay,
                 on_listening=announce,
+                slow_delay=args.slow_delay,
             )
         )
     return 0

@@ -151,6 +151,7 @@ class DatahubSimulator:
         process_handler: ProcessHandler | None = None,
         check_sender: bool = True,
         timeout_delay: float = 5.0,
+        slow_delay: float = 5.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         """``parties``: bearer token → GLN. ``reject_rule`` returns event reasons to answer a received message
@@ -167,9 +168,21 @@ class DatahubSimulator:
         self.process_handler = process_handler
         self.check_sender = check_sender
         self.timeout_delay = timeout_delay
+        self.slow_delay = slow_delay
+        self._slow_answers_released = threading.Event()
         self.max_bytes = max_bytes
         self._state = _State()
         self._lock = threading.RLock()
+
+    # --- slow answers (the ``slow`` fault) ----------------------------------------------------------------
+
+    def hold_slow_answer(self) -> None:
+        """Block for ``slow_delay`` seconds, or until :meth:`release_slow_answers` (run off the event loop)."""
+        self._slow_answers_released.wait(self.slow_delay)
+
+    def release_slow_answers(self) -> None:
+        """Let every held answer (and every later slow one) go at once."""
+        self._slow_answers_released.set()
 
     # --- identity -----------------------------------------------------------------------------------------
 

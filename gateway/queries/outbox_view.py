@@ -1,11 +1,15 @@
-"""The outbox seen by support: dead letters (newest first, keyset-paged) and their replay."""
+"""The outbox seen by support: dead letters (newest first, keyset-paged) and their replay.
+
+A dead letter is one consumer's delivery of a message (`outbox_delivery`): its id is the delivery id that
+`gateway outbox status` lists and `gateway outbox replay` takes; the message's other consumers are not
+affected by it."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -13,9 +17,15 @@ from gateway.access.masking import mask_identity_codes
 from gateway.queries.pagination import BadQuery, Page, decode_cursor, encode_cursor
 from gateway.queries.timeline import OUTBOUND, REPLAYED, TOPIC_SEND, record_message_event
 from gateway.store.tables import OutboundMessage
-from outbox.core import DEAD, PENDING
-from outbox.schema import outbox_message
+from outbox.admin import replay_in
+from outbox.core import DEAD
+from outbox.schema import outbox_delivery, outbox_message
 from outbox.types import utcnow
+
+_d, _m = outbox_delivery.c, outbox_message.c
+# One row per delivery with what a person needs of its message.
+_DEAD_COLUMNS = (_d.id, _d.consumer, _d.state, _d.attempts, _d.last_error, _d.next_attempt_at, _m.message_id,
+                 _m.topic, _m.key, _m.payload, _m.created_at)
 
 
 def _last_line(text: str | None) -> str | None:
@@ -37,7 +47,8 @@ def _subject(session: Session, topic: str, payload: dict[str, Any]) -> str | Non
 def _dead_json(session: Session, row: Any) -> dict[str, Any]:
     payload = row.payload if isinstance(row.payload, dict) else {}
     return {
-        "id": row.id, "message_id": row.message_id, "topic": row.topic, "key": row.key, "attempts": row.attempts,
+        "id": row.id, "message_id": row.message_id, "topic": row.topic, "consumer": row.consumer, "key": row.key,
+        "attempts": row.attempts,
         "last_error": _last_line(row.last_error), "created_at": row.created_at.isoformat(),
         "failed_at": row.next_attempt_at.isoformat() if row.next_attempt_at else None,
         "payload": json.loads(mask_identity_codes(json.dumps(payload))),
@@ -47,15 +58,15 @@ def _dead_json(session: Session, row: Any) -> dict[str, Any]:
 
 def list_dead_letters(session: Session, *, limit: int, cursor: str | None = None,
                       topic: str | None = None) -> Page[dict[str, Any]]:
-    c = outbox_message.c
     key = decode_cursor(cursor, 1)
-    q = select(outbox_message).where(c.state == DEAD).order_by(c.id.desc()).limit(limit + 1)
+    q = (select(*_DEAD_COLUMNS).join(outbox_message, _m.id == _d.message_pk).where(_d.state == DEAD)
+         .order_by(_d.id.desc()).limit(limit + 1))
     if key is not None:
         if not isinstance(key[0], int):
             raise BadQuery("cursor is not one this service issued")
-        q = q.where(c.id < key[0])
+        q = q.where(_d.id < key[0])
     if topic:
-        q = q.where(c.topic == topic)
+        q = q.where(_m.topic == topic)
     rows = session.execute(q).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -63,8 +74,8 @@ def list_dead_letters(session: Session, *, limit: int, cursor: str | None = None
 
 
 def dead_letter(session: Session, outbox_id: int) -> dict[str, Any] | None:
-    c = outbox_message.c
-    row = session.execute(select(outbox_message).where(c.id == outbox_id)).first()
+    row = session.execute(select(*_DEAD_COLUMNS).join(outbox_message, _m.id == _d.message_pk)
+                          .where(_d.id == outbox_id)).first()
     if row is None:
         return None
     return _dead_json(session, row) | {"state": row.state}
@@ -73,15 +84,9 @@ def dead_letter(session: Session, outbox_id: int) -> dict[str, Any] | None:
 def replay_dead_letter(session: Session, outbox_id: int) -> bool:
     """Give one dead letter a fresh set of attempts in the caller's transaction (its audit row commits with it);
     False when it is not (or no longer) a dead letter. The same change as `gateway outbox replay ID`."""
-    c = outbox_message.c
-    row = session.execute(select(c.topic, c.payload).where(c.id == outbox_id, c.state == DEAD)).first()
-    if row is None:
-        return False
-    changed = session.execute(
-        update(outbox_message).where(c.id == outbox_id, c.state == DEAD)
-        .values(state=PENDING, attempts=0, next_attempt_at=utcnow())
-    ).rowcount  # type: ignore[attr-defined]
-    if not changed:
+    row = session.execute(select(_m.topic, _m.payload).join(outbox_message, _m.id == _d.message_pk)
+                          .where(_d.id == outbox_id, _d.state == DEAD)).first()
+    if row is None or not replay_in(session, [outbox_id]):
         return False
     subject = _subject(session, row.topic, row.payload if isinstance(row.payload, dict) else {})
     if subject is not None:

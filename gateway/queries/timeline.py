@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from gateway.store.support_tables import MessageEvent
 from gateway.store.tables import MessageRecord, OutboundMessage, ParkedMessage, PartyQueueItem, RawMessage
-from outbox.schema import outbox_message
+from outbox.schema import outbox_delivery, outbox_message
 
 INBOUND: Final = "inbound"
 OUTBOUND: Final = "outbound"
@@ -118,11 +118,12 @@ def inbound_timeline(session: Session, record: MessageRecord) -> list[Step]:
 def outbound_timeline(session: Session, row: OutboundMessage) -> list[Step]:
     assert row.id is not None
     steps = [Step(row.created_at, "queued", {"resend_of": row.resend_of} if row.resend_of else {})]
-    c = outbox_message.c
+    m, d = outbox_message.c, outbox_delivery.c
     sends = session.execute(
-        select(c.id, c.state, c.attempts, c.last_error, c.processed_at, c.next_attempt_at)
-        .where(c.topic == TOPIC_SEND, c.payload["message_id"].as_string() == row.message_id)
-        .order_by(c.id)
+        select(d.id, d.state, d.attempts, d.last_error, d.processed_at, d.next_attempt_at)
+        .join(outbox_message, m.id == d.message_pk)
+        .where(m.topic == TOPIC_SEND, m.payload["message_id"].as_string() == row.message_id)
+        .order_by(d.id)
     ).all()
     for outbox_id, state, attempts, last_error, processed_at, next_attempt_at in sends:
         if state == "dead":

@@ -26,9 +26,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.billing.events import TOPIC_RATING_REVISED, rating_revised_payload
 from gateway.domain.codes import Product as MeteringProduct
 from gateway.domain.periods import RESOLUTION_MINUTES
+from gateway.events import RATING_REVISED
 from gateway.rating.catalogues import ActiveCatalogue, active_catalogue
 from gateway.rating.core import AccountingPoint, Agreement, PricedLine, ProductAssignment, delta_lines, rate_period
 from gateway.rating.core.calendar import HELSINKI, add_months, local_midnight_utc
@@ -40,7 +40,6 @@ from gateway.store.metering import latest_series, unpack
 from gateway.store.rating_tables import ProductAssignmentRow, RatingResult, SpotPrice
 from gateway.store.tables import AccountingPointRow as PointRow
 from gateway.store.tables import SalesAgreementRow
-from outbox import enqueue
 from outbox.types import utcnow
 
 # E66 allows only the ebIX energy product codes; heat meters report with the active-energy code too.
@@ -309,9 +308,10 @@ def record_rating(session: Session, rated: Rated, cause: str) -> RatingResult | 
     session.flush()
     if row.revision > 1:  # a billed period may need a credit note and a corrected invoice now
         assert row.id is not None
-        enqueue(session, TOPIC_RATING_REVISED, rating_revised_payload(
-            row.id, row.accounting_point, row.period_start.isoformat(), row.period_end.isoformat(), row.revision,
-            row.cause), key=f"{row.accounting_point}:{row.period_start.isoformat()}")
+        RATING_REVISED.emit(session, {
+            "rating_result_id": row.id, "accounting_point": row.accounting_point,
+            "period_start": row.period_start.isoformat(), "period_end": row.period_end.isoformat(),
+            "revision": row.revision, "cause": row.cause}, key=f"{row.accounting_point}:{row.period_start.isoformat()}")
     return row
 
 

@@ -21,10 +21,17 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate to `revision`; at head also write the outbox subscriptions `gateway.events` declares, in the
+    same transaction (every writer then creates deliveries for exactly those consumers)."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        if MigrationContext.configure(conn).get_current_revision() == head_revision(engine):
+            from gateway.events import subscriptions
+            from outbox.subscriptions import sync
+
+            sync(conn, subscriptions())
 
 
 def current_revision(engine: Engine) -> str | None:

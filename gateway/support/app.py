@@ -398,7 +398,7 @@ async def replay(request: web.Request) -> web.StreamResponse:
     def run(session: Session) -> bool:
         done = outbox_view.replay_dead_letter(session, int(outbox_id))
         if done:
-            record_access(session, principal, REPLAY, "outbox_message", outbox_id)
+            record_access(session, principal, REPLAY, "outbox_delivery", outbox_id)
         return done
 
     done = await _read(request, run, write=True)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from gateway.events import subscriptions
 from gateway.store.db import make_engine
 from gateway.store.metadata import all_metadata
 from gateway.store.migrate import alembic_config, current_revision, head_revision, upgrade
-from outbox import enqueue
-from outbox.schema import outbox_message
+from outbox import PENDING
+from outbox.schema import outbox_delivery, outbox_message
+from outbox.subscriptions import subscribed
+from outbox.worker import Worker
+from tests.support.outbox_handlers import noop_registry
+
+FANOUT = "0004_outbox_fanout"
 
 
 def test_empty_database_upgrades_to_head_with_every_table(database_url: str) -> None:
@@ -31,12 +41,75 @@ def test_database_at_previous_revision_upgrades_and_keeps_its_data(database_url:
     previous = revisions[-2] if len(revisions) > 1 else revisions[0]
     upgrade(engine, previous)
     assert current_revision(engine) == previous
-    with Session(engine) as s, s.begin():
-        mid = enqueue(s, "kept", {"written at": previous})
+    with engine.begin() as conn:
+        _write_message(conn, "kept", "metering.received", {"written at": previous})
     upgrade(engine)
     assert current_revision(engine) == head_revision(engine)
     with Session(engine) as s:
-        assert s.execute(select(outbox_message.c.message_id)).scalars().all() == [mid]
+        assert s.execute(select(outbox_message.c.message_id)).scalars().all() == ["kept"]
+    engine.dispose()
+
+
+def _write_message(conn: Connection, message_id: str, topic: str, payload: object, **state: object) -> None:
+    """An outbox message as the code of the database's revision wrote it (state columns before fan-out)."""
+    import json
+
+    values = {"message_id": message_id, "topic": topic, "key": None, "payload": json.dumps(payload),
+              "created_at": datetime(2026, 11, 1, tzinfo=UTC)}
+    if "state" in {c["name"] for c in inspect(conn).get_columns("outbox_message")}:
+        values |= {"state": PENDING, "attempts": 0, "max_attempts": 8, "next_attempt_at": values["created_at"]}
+        values |= state
+    columns = ", ".join(f'"{name}"' for name in values)
+    conn.execute(text(f"INSERT INTO outbox_message ({columns}) VALUES ({', '.join(':' + n for n in values)})"),
+                 {k: v.replace(tzinfo=None) if isinstance(v, datetime) and conn.dialect.name == "sqlite" else v
+                  for k, v in values.items()})
+
+
+def _deliveries(engine: Engine) -> dict[tuple[str, str], dict[str, object]]:
+    d, m = outbox_delivery.c, outbox_message.c
+    with Session(engine) as s:
+        rows = s.execute(select(m.message_id, d.consumer, d.state, d.attempts, d.calls, d.last_error, d.key)
+                         .join(outbox_message, m.id == d.message_pk)).all()
+    return {(r.message_id, r.consumer): dict(r._mapping) for r in rows}
+
+
+def test_fan_out_gives_each_waiting_message_a_delivery_for_its_former_consumer(database_url: str) -> None:
+    engine = make_engine(database_url)
+    before = ScriptDirectory.from_config(alembic_config(engine)).get_revision(FANOUT).down_revision
+    assert isinstance(before, str)
+    upgrade(engine, before)
+    with engine.begin() as conn:
+        _write_message(conn, "m1", "metering.received", {"series": []}, attempts=2, last_error="held: 3 missing")
+        _write_message(conn, "s1", "datahub.send", {"message_id": "x"}, attempts=1)
+        _write_message(conn, "d1", "rating.rerate", {}, state="done", attempts=1)
+        _write_message(conn, "c1", "masterdata.customer", {"customer_id": 1})  # nobody consumed these
+
+    upgrade(engine)
+
+    found = _deliveries(engine)
+    assert set(found) == {("m1", "rating.rerate-on-metering"), ("s1", "gateway.datahub_send"),
+                          ("d1", "rating.rerate-period")}
+    metering = found[("m1", "rating.rerate-on-metering")]
+    assert (metering["state"], metering["attempts"], metering["last_error"]) == (PENDING, 2, "held: 3 missing")
+    assert found[("s1", "gateway.datahub_send")]["calls"] == 1, "the send already called Datahub once"
+    assert found[("d1", "rating.rerate-period")]["state"] == "done"
+    with engine.connect() as conn:
+        assert subscribed(conn) == subscriptions()
+    with Session(engine) as s:
+        assert len(s.execute(select(outbox_message.c.id)).all()) == 4, "every message is kept"
+    (claimed,) = Worker(engine, noop_registry("metering.received", "rating.rerate-on-metering")).claim()
+    assert (claimed.message_id, claimed.attempts) == ("m1", 3)
+
+    cfg = alembic_config(engine)  # and back: each message takes its delivery's state again
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, before)
+    with engine.connect() as conn:
+        states = dict(conn.execute(text("SELECT message_id, state FROM outbox_message")).all())  # type: ignore[arg-type]
+    assert states == {"m1": "processing", "s1": PENDING, "d1": "done", "c1": "done"}
+    upgrade(engine)
+    assert set(_deliveries(engine)) == {("m1", "rating.rerate-on-metering"), ("s1", "gateway.datahub_send"),
+                                        ("d1", "rating.rerate-period")}
     engine.dispose()
 
 

@@ -40,7 +40,7 @@ from gateway.rating.service import (
 )
 from gateway.store.rating_tables import RatingResult, SpotPrice
 from outbox import HandlerRegistry
-from outbox.schema import outbox_message
+from outbox.schema import outbox_delivery, outbox_message
 from outbox.types import utcnow
 from outbox.worker import Worker
 from tests.support.rating_store import (
@@ -540,6 +540,6 @@ def test_a_period_that_cannot_be_rerated_fails_alone_and_others_proceed(loaded: 
     with Session(loaded) as s:
         assert latest_rating(s, OTHER_POINT, JANUARY, FEBRUARY).revision == 2  # type: ignore[union-attr]
         assert latest_rating(s, POINT, JANUARY, FEBRUARY).revision == 1  # type: ignore[union-attr]
-        [error] = s.execute(select(outbox_message.c.last_error).where(
-            outbox_message.c.state == "pending", outbox_message.c.topic == "rating.rerate")).scalars()
+        [error] = s.execute(select(outbox_delivery.c.last_error).where(
+            outbox_delivery.c.state == "pending", outbox_delivery.c.consumer == "rating.rerate-period")).scalars()
     assert "PeriodHeldError" in error and "24 missing interval(s)" in error

@@ -240,8 +240,9 @@ def test_bulk_and_single_inserts_store_the_same_values(engine: Engine, second_en
                             " WHERE m.document_type = 'E66'",
             "series": "SELECT s.accounting_point, s.product, s.unit, s.resolution, s.period_start, s.period_end,"
                       " s.version, s.positions, s.\"values\", s.quality, s.transaction_id FROM metering_series s",
-            "events": "SELECT topic, key, payload, state, attempts, max_attempts FROM outbox_message"
-                      " WHERE topic = 'metering.received'",
+            "events": "SELECT m.topic, m.key, m.payload, d.consumer, d.state, d.attempts, d.max_attempts"
+                      " FROM outbox_message m JOIN outbox_delivery d ON d.message_pk = m.id"
+                      " WHERE m.topic = 'metering.received'",
         }
         with eng.connect() as c:
             return {name: sorted((tuple(_plain(v) for v in row) for row in c.execute(text(sql))), key=repr)

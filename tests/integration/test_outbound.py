@@ -1,12 +1,20 @@
 """Messages to Datahub through the outbox and sendMessage, their ACKs back through the pull worker, and resends
-under new ids; against the real simulator over HTTP, on SQLite and PostgreSQL."""
+under new ids; against the real simulator over HTTP, on SQLite and PostgreSQL. The send is an external call:
+a slow Datahub, a worker killed during the call and a lease lost during the call each send the message once."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +28,14 @@ from tenacity import wait_none
 from gateway.bootstrap import build_registry
 from gateway.config import Settings
 from gateway.datahub_pull import DatahubPuller
+from gateway.datahub_settings import datahub_settings
 from gateway.datahub_sim import DatahubSimulator, FaultInjector, parse_fault_rule
 from gateway.domain.acknowledgement import EventReason
 from gateway.domain.message import DatahubMessage, MessageHeader
 from gateway.outbound import (
     TOPIC_SEND,
     OutboundDocumentError,
+    call_budget,
     register_datahub_send,
     resend,
     send_to_datahub,
@@ -35,8 +45,9 @@ from gateway.soap.datahub_client import DatahubClient
 from gateway.store.tables import MessageRecord, OutboundMessage
 from gateway.xml.hardened import parse_xml
 from mappings import f04, samples
-from outbox import HandlerRegistry, OutboxSettings
-from outbox.schema import outbox_message
+from outbox import HandlerRegistry, ManualClock, OutboxSettings
+from outbox.schema import outbox_delivery, outbox_message
+from outbox.types import utcnow
 from outbox.worker import Worker
 from tests.support.pipeline import register_parties
 from tests.support.simulator_thread import RunningSimulator, serve_simulator
@@ -210,8 +221,8 @@ def test_a_send_whose_result_was_lost_is_not_sent_twice(parties: Engine) -> None
         client.send(outbound(engine, message_id).body)
         registry = HandlerRegistry()
         register_datahub_send(registry, Settings(), client_factory=lambda: client)
-        with engine.begin() as conn:  # the outbox row shows the lost attempt
-            conn.execute(outbox_message.update().values(attempts=1))
+        with engine.begin() as conn:  # the delivery shows the call that was made
+            conn.execute(outbox_delivery.update().values(calls=1))
 
         assert [o.result for o in Worker(engine, registry).drain()] == ["done"]
 
@@ -262,3 +273,153 @@ def test_a_resent_metering_message_gets_new_transaction_ids_too(parties: Engine)
     old, new = transaction_ids(first), transaction_ids(second)
     assert len(old) == len(new) == 2 and not set(old) & set(new)
     assert outbound(engine, second).accounting_point == samples.gsrn(1)
+
+
+# -- the send as an external call ------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 60.0  # the longest a test waits for another thread or process; never reached unless something is broken
+
+
+def _slow_simulator(calls: str = "1") -> DatahubSimulator:
+    """Datahub receives the message at once but holds its answer (the `slow` fault) until released."""
+    return DatahubSimulator(faults=FaultInjector([parse_fault_rule(f"sendMessage:slow:calls={calls}")]),
+                            slow_delay=WAIT)
+
+
+def _send_registry(url: str) -> tuple[HandlerRegistry, Callable[[], None]]:
+    local = threading.local()  # one client per thread, as in production
+    clients: list[DatahubClient] = []
+
+    def client() -> DatahubClient:
+        if not hasattr(local, "client"):
+            local.client = DatahubClient(url, headers={"X-Party-GLN": SUPPLIER}, timeout=WAIT + 30, retries=1,
+                                         retry_wait=wait_none())
+            clients.append(local.client)
+        return local.client  # type: ignore[no-any-return]
+
+    def close() -> None:
+        for each in clients:
+            each.close()
+
+    registry = HandlerRegistry()
+    register_datahub_send(registry, Settings(), client_factory=client, max_call_duration=timedelta(seconds=WAIT + 40))
+    return registry, close
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def _delivery(engine: Engine) -> dict[str, Any]:
+    with Session(engine.execution_options(sqlite_begin="DEFERRED")) as s:
+        return dict(s.execute(select(outbox_delivery)).one()._mapping)
+
+
+def test_a_datahub_answering_after_the_lease_would_have_expired_gets_the_message_once(parties: Engine) -> None:
+    engine = parties
+    with serve_simulator(_slow_simulator()) as running:
+        registry, close = _send_registry(running.url)
+        clock = ManualClock(utcnow() + timedelta(minutes=1))
+        settings = OutboxSettings(lease=timedelta(minutes=2), heartbeat=timedelta(seconds=0.02))
+        message_id = queue(engine, f04_to_datahub())
+        sender = Worker(engine, registry, settings, worker_id="sender", clock=clock)
+        other = Worker(engine, registry, settings, worker_id="other", clock=clock)
+        outcomes: list[Any] = []
+        thread = threading.Thread(target=lambda: outcomes.extend(sender.drain()))
+        thread.start()
+        claimed_at = clock.now()
+        _wait_for(lambda: len(running.sim.received) == 1, "Datahub to receive the message")
+        for _ in range(4):  # three minutes of Datahub's silence, past the first lease's end
+            clock.advance(timedelta(seconds=45))
+            _wait_for(lambda: _delivery(engine)["lease_until"] >= clock.now() + timedelta(seconds=119), "a heartbeat")
+            assert other.drain() == [], "the heartbeat keeps the delivery with the sender"
+        assert clock.now() - claimed_at == settings.lease + timedelta(minutes=1)
+        assert outbound(engine, message_id).status == "queued", "nothing recorded while the answer is out"
+
+        running.sim.release_slow_answers()
+        thread.join(WAIT)
+        close()
+        assert [o.result for o in outcomes] == ["done"]
+        [received] = running.sim.received
+        assert running.sim.faults.calls("sendMessage") == 1, "sent once"
+        row = outbound(engine, message_id)
+        assert (row.status, row.datahub_reference) == ("sent", received.ref)
+
+
+def test_a_worker_killed_during_the_send_leads_to_a_resend_of_the_same_message_id(
+    parties: Engine, database_url: str, tmp_path: Path
+) -> None:
+    engine = parties
+    with serve_simulator(_slow_simulator()) as running:
+        message_id = queue(engine, f04_to_datahub())
+        config = tmp_path / "gateway.toml"
+        config.write_text(f'[datahub]\nendpoint = "{running.url}"\nour_gln = "{SUPPLIER}"\n'
+                          "retries = 1\ntimeout_seconds = 90\n")
+        env = {**os.environ, "GATEWAY_DATABASE_URL": database_url, "GATEWAY_CONFIG": str(config),
+               "PYTHONPATH": str(ROOT)}
+        env.pop("GATEWAY_DATAHUB_ENDPOINT", None)
+        with (tmp_path / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main(sys.argv[1:]))",
+                 "worker", "--topic", TOPIC_SEND], cwd=ROOT, env=env, stdout=log, stderr=log)
+            try:
+                _wait_for(lambda: len(running.sim.received) == 1, "the worker's sendMessage to arrive")
+            finally:
+                worker.send_signal(signal.SIGKILL)  # during the call: Datahub has the message, we have no answer
+                worker.wait(WAIT)
+        delivery = _delivery(engine)
+        assert (delivery["state"], delivery["calls"]) == ("processing", 1)
+        assert outbound(engine, message_id).status == "queued"
+
+        registry, close = _send_registry(running.url)  # another worker, once the killed one's lease has run out
+        rescuer = Worker(engine, registry, clock=ManualClock(delivery["lease_until"] + timedelta(seconds=1)))
+        outcomes = rescuer.drain()
+        close()
+
+        assert [(o.result, o.message.calls) for o in outcomes] == [("done", 2)]
+        assert running.sim.faults.calls("sendMessage") == 2, "sent again…"
+        assert [r.header.message_id for r in running.sim.received] == [message_id], "…with the same id: one message"
+        assert outbound(engine, message_id).status == "sent"
+
+
+def test_a_sender_that_lost_its_lease_during_the_call_does_not_record_the_answer(parties: Engine) -> None:
+    engine = parties
+    with serve_simulator(_slow_simulator()) as running:
+        registry, close = _send_registry(running.url)
+        clock = ManualClock(utcnow() + timedelta(minutes=1))
+        # The loser's heartbeat never gets through (a network partition): its lease runs out during the call.
+        partitioned = OutboxSettings(lease=timedelta(hours=1), heartbeat=timedelta(minutes=59))
+        message_id = queue(engine, f04_to_datahub())
+        loser = Worker(engine, registry, partitioned, worker_id="loser", clock=clock)
+        winner = Worker(engine, registry, partitioned, worker_id="winner", clock=clock)
+        lost: list[Any] = []
+        thread = threading.Thread(target=lambda: lost.extend(loser.drain()))
+        thread.start()
+        _wait_for(lambda: len(running.sim.received) == 1, "Datahub to receive the message")
+
+        clock.advance(timedelta(hours=1))
+        won = winner.drain()  # sends the same id again: Datahub says duplicate, so it was sent
+
+        assert [(o.result, o.message.calls) for o in won] == [("done", 2)]
+        assert (outbound(engine, message_id).status, outbound(engine, message_id).datahub_reference) == ("sent", None)
+        running.sim.release_slow_answers()
+        thread.join(WAIT)
+        close()
+        assert [o.result for o in lost] == ["lease_lost"]
+        row = outbound(engine, message_id)
+        assert (row.status, row.datahub_reference) == ("sent", None), "the loser's answer is not recorded"
+        assert [r.header.message_id for r in running.sim.received] == [message_id]
+
+
+def test_a_worker_refuses_to_serve_datahub_send_when_a_call_can_outlast_the_lease(engine: Engine) -> None:
+    slow = Settings(raw={"datahub": {"endpoint": "http://127.0.0.1:9/", "timeout_seconds": 30, "retries": 3}})
+    assert call_budget(datahub_settings(slow)) == timedelta(seconds=100)  # 3 × 30 s and two waits of up to 5 s
+    with pytest.raises(ValueError, match="outlast"):
+        Worker(engine, build_registry(slow, engine), OutboxSettings(lease=timedelta(seconds=60)))
+    Worker(engine, build_registry(slow, engine), OutboxSettings(lease=timedelta(seconds=120)))
+    Worker(engine, build_registry(slow, engine), OutboxSettings(lease=timedelta(seconds=60)),
+           topics=["metering.received"]), "a worker that does not send is not concerned"

@@ -1,13 +1,16 @@
-"""Real worker processes: SIGKILL in the middle of handling, and four workers draining one table."""
+"""Real worker processes: SIGKILL in the middle of handling or of an external call, four workers draining one
+table, and a writer process that knows nothing of the consumers."""
 
 from __future__ import annotations
 
 import itertools
 import random
 import signal
+import subprocess
+import sys
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,16 +18,28 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from outbox import DONE, enqueue
-from outbox.schema import outbox_message
-from tests.support.outbox_handlers import effect, effects_metadata
-from tests.support.processes import start_worker
+from gateway.events import CONSUMERS, METERING_RECEIVED
+from outbox import DONE, PROCESSING, ManualClock, enqueue
+from outbox.schema import outbox_delivery, outbox_message
+from outbox.subscriptions import subscribe
+from outbox.worker import Worker
+from tests.support.outbox_handlers import (
+    FAR_SIDE_HANGS,
+    FAR_SIDE_URL,
+    effect,
+    effects_metadata,
+    external_registry,
+    far_side,
+)
+from tests.support.processes import ROOT, start_worker
 
 pytestmark = pytest.mark.slow
 
 
 def _enqueue_many(engine: Engine, n: int) -> None:
     effects_metadata.create_all(engine)
+    with engine.begin() as conn:
+        subscribe(conn, "effect", "test-effect")
     with Session(engine) as s, s.begin():
         for i in range(n):
             enqueue(s, "effect", {"i": i}, max_attempts=1000)
@@ -37,7 +52,7 @@ def _reader(engine: Engine) -> Session:
 
 def _remaining(engine: Engine) -> int:
     with _reader(engine) as s:
-        return int(s.execute(select(func.count()).where(outbox_message.c.state != DONE)).scalar_one())
+        return int(s.execute(select(func.count()).where(outbox_delivery.c.state != DONE)).scalar_one())
 
 
 def _effects(engine: Engine) -> dict[str, int]:
@@ -47,7 +62,7 @@ def _effects(engine: Engine) -> dict[str, int]:
 
 def _lease_holders(engine: Engine) -> set[int]:
     with _reader(engine) as s:
-        owners = s.execute(select(outbox_message.c.lease_owner).where(outbox_message.c.state == "processing")
+        owners = s.execute(select(outbox_delivery.c.lease_owner).where(outbox_delivery.c.state == PROCESSING)
                            .distinct()).scalars().all()
     return {int(owner.split(":")[1]) for owner in owners if owner}
 
@@ -92,7 +107,7 @@ def test_sigkilled_workers_lose_nothing_and_apply_each_message_once(
     assert set(applied.values()) == {1}, "no message took effect twice"
     assert kills >= 5, f"only {kills} kills happened before the queue drained"
     with Session(engine) as s:
-        reclaimed = s.execute(select(func.count()).where(outbox_message.c.attempts > 1)).scalar_one()
+        reclaimed = s.execute(select(func.count()).where(outbox_delivery.c.attempts > 1)).scalar_one()
     assert reclaimed > 0, f"{kills} kills mid-handling, yet no row was reclaimed after its lease"
 
 
@@ -132,3 +147,70 @@ def test_four_postgres_workers_drain_ten_thousand_rows_without_overlapping_claim
         for (_, until, first), (start, _, second) in itertools.pairwise(spans):
             assert start >= until, f"row {row_id} claimed by {second} while {first} held its lease"
     assert len({w for spans in claims.values() for *_, w in spans}) == 4, "all four workers took part"
+
+
+def test_a_caller_killed_during_its_external_call_leads_to_a_resend_of_the_same_message(
+    engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    effects_metadata.create_all(engine)
+    with engine.begin() as conn:
+        subscribe(conn, "call", "far-side")
+    with Session(engine) as s, s.begin():
+        mid = enqueue(s, "call", {})
+    monkeypatch.setenv(FAR_SIDE_URL, database_url)
+    monkeypatch.setenv(FAR_SIDE_HANGS, "1")  # the far side takes the message and never answers
+    worker = start_worker(database_url, "tests.support.outbox_handlers:external_registry", "--lease-seconds", "30",
+                          log=tmp_path / "w.log")
+    try:
+        deadline = time.monotonic() + 120
+        while not _arrived(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _arrived(engine) == {mid: (1, 1)}, "the call reached the far side"
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    with Session(engine) as s:
+        (state, calls, lease_until) = s.execute(select(outbox_delivery.c.state, outbox_delivery.c.calls,
+                                                       outbox_delivery.c.lease_until)).one()
+    assert (state, calls) == (PROCESSING, 1)
+
+    monkeypatch.delenv(FAR_SIDE_HANGS)  # the far side answers again; the killed caller's lease runs out
+    rescuer = Worker(engine, external_registry(), clock=ManualClock(lease_until + timedelta(seconds=1)))
+    outcomes = rescuer.drain()
+
+    assert [(o.message.message_id, o.result, o.message.calls) for o in outcomes] == [(mid, DONE, 2)]
+    assert _arrived(engine) == {mid: (2, 2)}, "the same message id again, never a second message"
+    assert _effects(engine) == {mid: 1}, "and its result recorded once"
+
+
+def _arrived(engine: Engine) -> dict[str, tuple[int, int]]:
+    with Session(engine.execution_options(sqlite_begin="DEFERRED")) as s:
+        return {m: (c, n) for m, c, n in s.execute(select(far_side.c.message_id, far_side.c.calls,
+                                                          far_side.c.last_call))}
+
+
+_WRITER = """
+import sys
+from sqlalchemy.orm import Session
+from outbox import enqueue
+from outbox.engine import make_engine
+
+engine = make_engine(sys.argv[1])
+with Session(engine) as session, session.begin():
+    print(enqueue(session, sys.argv[2], {"message_pk": 0, "sender": "a writer", "series": []}, key="k"))
+assert not any(name.startswith("gateway") for name in sys.modules), "this writer knows nothing of the gateway"
+"""
+
+
+def test_a_writer_process_that_knows_no_consumer_still_creates_every_declared_delivery(
+    engine: Engine, database_url: str
+) -> None:
+    written = subprocess.run([sys.executable, "-c", _WRITER, database_url, METERING_RECEIVED.name], cwd=ROOT,
+                             capture_output=True, text=True, check=True, timeout=120)
+    mid = written.stdout.strip()
+    with Session(engine) as s:
+        consumers = s.execute(select(outbox_delivery.c.consumer).join(
+            outbox_message, outbox_message.c.id == outbox_delivery.c.message_pk
+        ).where(outbox_message.c.message_id == mid)).scalars().all()
+    declared = [c.name for c in CONSUMERS if c.topic == METERING_RECEIVED]
+    assert declared and sorted(consumers) == sorted(declared)

@@ -20,7 +20,7 @@ from gateway.access.users import revoke_user
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.store.support_tables import AccessAudit, AppSecret
-from outbox.schema import outbox_message
+from outbox.schema import outbox_delivery
 from tests.support.databases import BACKENDS, fresh_database_url, migrated_engine
 from tests.support.support_data import POINT, ROLES, Scenario, populate
 
@@ -141,7 +141,7 @@ def _headers(scenario: Scenario, who: str) -> dict[str, str]:
 
 def _redeaden(engine: Engine, outbox_id: int) -> None:
     with Session(engine) as s, s.begin():
-        s.execute(update(outbox_message).where(outbox_message.c.id == outbox_id).values(state="dead"))
+        s.execute(update(outbox_delivery).where(outbox_delivery.c.id == outbox_id).values(state="dead"))
 
 
 async def test_every_route_answers_each_role_as_the_matrix_says_and_never_with_a_full_identity_code(
@@ -248,8 +248,8 @@ async def test_pages_log_in_with_the_token_and_keep_a_signed_session(
                                  data={"csrf": csrf.group(1)}, allow_redirects=False)
     assert replayed.status == 303 and "replayed=" + str(scenario.dead_letter_id) in replayed.headers["Location"]
     with Session(engine) as s:
-        state = s.execute(select(outbox_message.c.state).where(
-            outbox_message.c.id == scenario.dead_letter_id)).scalar_one()
+        state = s.execute(select(outbox_delivery.c.state).where(
+            outbox_delivery.c.id == scenario.dead_letter_id)).scalar_one()
         assert state == "pending"
         assert s.execute(select(AccessAudit).where(col(AccessAudit.action) == "replay")).scalars().first()
     # A tampered cookie is no session.

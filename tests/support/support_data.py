@@ -28,7 +28,7 @@ from gateway.rating.service import rate_and_record
 from gateway.receive import CHANNEL_DATAHUB, CHANNEL_SOAP, Receiver
 from gateway.store.tables import MessageRecord
 from mappings import samples
-from outbox.schema import outbox_message
+from outbox.schema import outbox_delivery, outbox_message
 from tests.support.pipeline import fixture, register_parties
 
 POINT = samples.gsrn(1)
@@ -101,12 +101,13 @@ def populate(engine: Engine, work: Path, *, days: int = 31, rate: bool = True) -
         sent = send_to_datahub(s, samples.f04_document(
             OTHER_POINT, datetime(2026, 4, 15, tzinfo=UTC), sender=samples.OUR_SUPPLIER_GLN,
             recipient=samples.DATAHUB_GLN, product_code="EM-SPOT", message_id="f04-support-outbound"))
-        c = outbox_message.c
+        c, d = outbox_message.c, outbox_delivery.c
         # The send failed for good: a dead letter, as the outbox leaves it after its last attempt.
+        send = select(c.id).where(c.topic == "datahub.send").scalar_subquery()
         dead = s.execute(
-            update(outbox_message).where(c.topic == "datahub.send").values(
+            update(outbox_delivery).where(d.message_pk == send).values(
                 state="dead", attempts=8, last_error="Traceback …\nConnectionError: Datahub unreachable")
-            .returning(c.id)).scalar_one()
+            .returning(d.id)).scalar_one()
         scenario.dead_letter_id = int(dead)
         from gateway.store.tables import OutboundMessage
 

@@ -29,7 +29,7 @@ def test_the_example_configuration_loads(monkeypatch: pytest.MonkeyPatch) -> Non
     example = Path(__file__).resolve().parents[2] / "gateway.example.toml"
     settings = load_settings(example)
     assert settings.config_path == str(example) and settings.max_message_bytes == 52428800
-    assert settings.public_url is None and settings.outbox.lease == timedelta(seconds=60)
+    assert settings.public_url is None and settings.outbox.lease == timedelta(seconds=120)
 
 
 @pytest.mark.parametrize(

@@ -299,19 +299,21 @@ def test_an_end_notice_for_no_active_agreement_is_refused(receiver: Receiver, en
 def test_master_data_that_commits_while_metering_data_is_being_parked_still_releases_it(
     receiver: Receiver, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import gateway.receive.checks as checks
+
     _master_data(receiver)
-    real_known = Receiver._known
+    real_known = checks.known_points
     calls = {"n": 0}
 
     def stale_first_answer(session: Session, gsrns: object) -> set[str]:
         calls["n"] += 1  # the check's view predates the E58's commit; the park transaction's does not
         return set() if calls["n"] == 1 else real_known(session, gsrns)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Receiver, "_known", staticmethod(stale_first_answer))
+    monkeypatch.setattr(checks, "known_points", stale_first_answer)
     out = receiver.receive(fixture("e66-winter-day-pt15m.xml"), authenticated_gln=DSO, channel=CHANNEL_DATAHUB,
                            allow_parking=True)
-    monkeypatch.setattr(Receiver, "_known", staticmethod(real_known))
-    assert out.result == PARKED
+    monkeypatch.setattr(checks, "known_points", real_known)
+    assert out.result == PARKED and calls["n"] == 1, "the park step looks again itself"
     Worker(engine, build_registry(Settings(), engine)).drain()
     with Session(engine) as s:
         record = s.get(MessageRecord, out.message_pk)

@@ -1,0 +1,231 @@
+"""The receive pipeline's entry: `Receiver.receive` for one message, `receive_many` for a stream with group commit,
+`retry_parked` for a parked message whose missing data has arrived. All three read, check and commit through the
+same functions (`reading`, `checks`, `commit`)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from lxml import etree
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.receive import checks
+from gateway.receive.checks import Arrival
+from gateway.receive.commit import compress, settle_parked, write
+from gateway.receive.group import Run
+from gateway.receive.helper import AheadValidation
+from gateway.receive.outcomes import ACCEPTED, CHANNEL_SOAP, PARKED, Draft, ReceiveOutcome
+from gateway.receive.parking import take
+from gateway.receive.reading import Reader, Refusal
+from gateway.store.constraints import violated_constraint
+from gateway.store.metadata import all_metadata
+from gateway.store.tables import UQ_MESSAGE, UQ_SERIES_VERSION, UQ_TRANSACTION, MessageRecord, RawMessage
+from gateway.xml.hardened import XmlInputError, parse_xml
+from gateway.xml.schemas import SchemaRegistry, default_registry
+from gateway.xml.validate_ahead import Verdicts
+from outbox.types import utcnow
+
+log = logging.getLogger("gateway.receive")
+
+_COMPRESS_AHEAD = 256 * 1024
+_RETRIES_ON_RACE = 3
+
+
+class Receiver:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_bytes: int = 50 * 1024 * 1024,
+        schemas: SchemaRegistry | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        validation_helper: bool = True,
+    ) -> None:
+        """`validation_helper`: let `receive_many` validate streams of small documents in a helper process on
+        the other core (see `gateway.xml.validate_ahead`); only with the default schemas and a second core."""
+        self.engine = engine
+        # Checks only read: on SQLite they need no write lock (WAL readers never block the writer).
+        self._reading_engine = engine.execution_options(sqlite_begin="DEFERRED")
+        self._compressor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-archive")
+        self.max_bytes = max_bytes
+        self.schemas = schemas or default_registry()
+        self.clock = clock
+        self.reader = Reader(self.schemas, max_bytes)
+        self._metadata = all_metadata()
+        self._ahead = AheadValidation(max_bytes, validation_helper and self.schemas is default_registry())
+
+    def warm_up(self, wait: bool = False) -> None:
+        """Start what `receive_many` uses for a long stream (the validation helper) now, in the background, or
+        with `wait` until it is ready (to measure or test it warm). Until it is, the stream validates itself."""
+        self._ahead.warm_up(wait)
+
+    def close(self) -> None:
+        """End the helper process and threads; the engine is the caller's."""
+        self._ahead.close()
+        self._compressor.shutdown()
+        self.reader.close()
+
+    # -- one message --------------------------------------------------------------------------------------
+    def receive(
+        self,
+        data: bytes,
+        *,
+        authenticated_gln: str,
+        channel: str,
+        allow_parking: bool = False,
+        store: bool = True,
+    ) -> ReceiveOutcome:
+        # zlib releases the GIL: a large body is compressed on the other core while it is parsed and checked.
+        body = self._compressor.submit(compress, data) if store and len(data) > _COMPRESS_AHEAD else None
+        arrival = Arrival(data, hashlib.sha256(data).hexdigest(), self.reader.read(data))
+        for _ in range(_RETRIES_ON_RACE):
+            (verdict,) = self._check([arrival], authenticated_gln, channel, allow_parking)
+            if isinstance(verdict, ReceiveOutcome):
+                return verdict
+            if not store:
+                return verdict.outcome(None)
+            if body is not None:
+                verdict.archived = body.result()
+            try:
+                return self._commit([verdict])[0]
+            except IntegrityError as exc:
+                name = violated_constraint(exc, self._metadata)
+                if name not in (UQ_TRANSACTION, UQ_SERIES_VERSION, UQ_MESSAGE):
+                    raise
+                # A concurrent delivery committed first: checked again, this message is its resend (or repeats
+                # its transactions).
+                log.info("lost a race on %s for message %s; checking again", name, verdict.message_id)
+        raise RuntimeError(f"message {arrival.message_id}: gave up after {_RETRIES_ON_RACE} concurrent conflicts")
+
+    # -- a stream -----------------------------------------------------------------------------------------
+    def receive_many(
+        self, datas: Sequence[bytes], *, authenticated_gln: str, channel: str, allow_parking: bool = False,
+    ) -> Iterator[ReceiveOutcome]:
+        """Receive several messages exactly as `receive` would one after another, with group commit; yields
+        each outcome, in order, once it is durable.
+
+        Consecutive messages that do not depend on each other (see `gateway.receive.group`) are checked with one
+        lookup per kind and stored in one transaction: a few statements per run instead of a dozen round trips
+        and a commit per message. A run that loses a race with a concurrent delivery (a unique constraint at
+        insert time) is rolled back whole and its messages are received one by one. If an internal error stops
+        the generator, the outcomes already yielded stand and nothing of the failing run was stored. Not for our
+        SOAP endpoint's channel, whose answers each queue an ACK.
+        """
+        if channel == CHANNEL_SOAP:
+            for data in datas:
+                yield self.receive(data, authenticated_gln=authenticated_gln, channel=channel,
+                                   allow_parking=allow_parking)
+            return
+        verdicts = self._ahead.verdicts(datas)
+        try:
+            yield from self._receive_runs(datas, authenticated_gln, channel, allow_parking, verdicts)
+        finally:
+            if verdicts is not None:
+                verdicts.close()
+
+    def _receive_runs(
+        self, datas: Sequence[bytes], sender: str, channel: str, allow_parking: bool, verdicts: Verdicts | None,
+    ) -> Iterator[ReceiveOutcome]:
+        def arrive(i: int) -> Arrival:
+            data = datas[i]
+            read = self.reader.read(data, verdicts.issues(i) if verdicts is not None else None)
+            return Arrival(data, hashlib.sha256(data).hexdigest(), read,
+                           verdicts.archived(i) if verdicts is not None else None)
+
+        position = 0
+        waiting: Arrival | None = None  # read, but not taken by the run before
+        while position < len(datas):
+            run = Run()
+            while position + len(run) < len(datas):
+                arrival = waiting if waiting is not None else arrive(position + len(run))
+                waiting = None
+                if not run.add(arrival):
+                    waiting = arrival
+                    break
+            outcomes = self._commit_run(run, sender, channel, allow_parking)
+            if outcomes is None:
+                # The run lost a race with a concurrent delivery and stored nothing: each message one by one,
+                # each outcome handed out as soon as it is durable.
+                for arrival in run.arrivals:
+                    yield self.receive(arrival.data, authenticated_gln=sender, channel=channel,
+                                       allow_parking=allow_parking)
+            else:
+                yield from outcomes
+            position += len(run)
+
+    def _commit_run(self, run: Run, sender: str, channel: str, allow_parking: bool) -> list[ReceiveOutcome] | None:
+        """The run's outcomes, in order, once stored; None when a concurrent delivery won a race on a unique
+        constraint: then nothing of the run was stored."""
+        verdicts = self._check(run.arrivals, sender, channel, allow_parking)
+        drafts = [v for v in verdicts if isinstance(v, Draft)]
+        try:
+            written = iter(self._commit(drafts))
+        except IntegrityError as exc:
+            log.info("a run of %d messages lost a race on %s; receiving them one by one", len(run),
+                     violated_constraint(exc, self._metadata))
+            return None
+        return [v if isinstance(v, ReceiveOutcome) else next(written) for v in verdicts]
+
+    # -- the steps ----------------------------------------------------------------------------------------
+    def _check(self, arrivals: Sequence[Arrival], sender: str, channel: str, allow_parking: bool
+               ) -> list[Draft | ReceiveOutcome]:
+        # One read session for every lookup: a single-series message is dominated by round trips.
+        with Session(self._reading_engine) as session:
+            return checks.check(session, arrivals, sender, channel, allow_parking=allow_parking,
+                                same_document=self._same_document)
+
+    def _commit(self, drafts: Sequence[Draft]) -> list[ReceiveOutcome]:
+        if not drafts:
+            return []
+        with Session(self.engine) as session, session.begin():
+            return write(session, drafts, self.clock())
+
+    def _same_document(self, stored: bytes, data: bytes) -> bool:
+        """Equal after canonicalisation: the same message re-serialised (e.g. unwrapped from a SOAP envelope)."""
+        try:
+            ours = parse_xml(data, max_bytes=self.max_bytes)
+            theirs = parse_xml(stored, max_bytes=self.max_bytes)
+        except XmlInputError:
+            return False
+        return _canonical(ours) == _canonical(theirs)
+
+    # -- parked messages ----------------------------------------------------------------------------------
+    def retry_parked(self, session: Session, parked_id: int) -> str:
+        """Decide a parked message again, by the same checks, inside the caller's transaction (an outbox
+        handler); its new status, PARKED while it still waits, or "gone" when it was released already."""
+        parked = take(session, parked_id)
+        if parked is None:
+            return "gone"
+        record = session.get(MessageRecord, parked.message_pk)
+        raw = session.get(RawMessage, parked.raw_id)
+        assert record is not None and record.id is not None and raw is not None and raw.id is not None
+        data = zlib.decompress(raw.body)
+        message = self.reader.read(data)
+        if isinstance(message, Refusal):  # it was read when it was parked: the schemas must have changed
+            raise ValueError(f"parked message {parked_id} no longer reads: {message.issues[:1]}")
+        sender = parked.sender_gln
+        known = checks.known_points(session, checks.points_of(message))
+        used = checks.used_transaction_ids(session, sender, checks.transaction_ids(message),
+                                           except_message_pk=record.id)
+        result = checks.event_check(session, message, sender, checks.own_glns(session), known, used)
+        draft = checks.decide(Draft(data, record.sha256, sender, record.channel, ACCEPTED, None, record.message_id,
+                                    message.document_type, message=message), result, known, allow_parking=True)
+        if draft.status == PARKED:
+            return PARKED
+        now = self.clock()
+        parked.released_at = now
+        settle_parked(session, record, draft, raw.id, now)
+        return record.status
+
+
+def _canonical(tree: etree._ElementTree) -> bytes:
+    # lxml-stubs predate the c14n2 options.
+    c14n = etree.tostring(tree, method="c14n2", with_comments=False, strip_text=True)  # type: ignore[call-overload]
+    return hashlib.sha256(c14n).digest()

@@ -255,6 +255,7 @@ def _resend(
         return ReceiveOutcome(
             REJECTED if refused else DUPLICATE, record.level if refused else None, message_id,
             record.document_type, record.reason_code, errors, ack, record.id, record.transactions, sender,
+            max(0, (record.error_count or 0) - len(errors)),
         )
     # Same id, other bytes: refused, and the first message stays exactly as it was.
     return Draft(

@@ -40,13 +40,15 @@ def write(session: Session, drafts: Sequence[Draft], now: datetime) -> list[Rece
     acks = [_ack(d) for d in drafts]
     raw_ids = insert_rows_returning_ids(session, RawMessage.__table__, [  # type: ignore[attr-defined]
         {"sha256": d.digest, "size": len(d.data), "body": d.archived if d.archived is not None else compress(d.data),
-         "channel": d.channel, "authenticated_party": d.sender, "received_at": now}
+         "channel": d.channel, "authenticated_party": d.sender, "received_at": now,
+         "payload_offset": d.payload_offset}
         for d in drafts])
     record_ids = insert_rows_returning_ids(session, MessageRecord.__table__, [  # type: ignore[attr-defined]
         {"sender_gln": d.sender, "message_id": d.message_id if d.claims_id else None,
          "document_type": d.document_type, "business_process": d.business_process, "raw_id": raw_id,
          "sha256": d.digest, "channel": d.channel, "status": d.status, "level": d.level,
          "reason_code": d.reason_code, "errors": [i.to_dict() for i in d.errors] or None,
+         "error_count": len(d.errors) + d.more_errors,
          "transactions": len(d.message.transactions) if d.message else 0, "received_at": now, "updated_at": now,
          "ack_message_id": ack[0] if ack else None}
         for d, raw_id, ack in zip(drafts, raw_ids, acks, strict=True)])
@@ -99,6 +101,7 @@ def settle_parked(session: Session, record: MessageRecord, draft: Draft, raw_id:
     record.level = draft.level
     record.reason_code = draft.reason_code
     record.errors = [i.to_dict() for i in draft.errors] or None
+    record.error_count = len(draft.errors) + draft.more_errors
     record.updated_at = now
     for result in draft.check.transactions:
         if result.transaction_id:

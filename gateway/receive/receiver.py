@@ -81,20 +81,24 @@ class Receiver:
         channel: str,
         allow_parking: bool = False,
         store: bool = True,
+        also: Callable[[Session], None] | None = None,
     ) -> ReceiveOutcome:
+        """The outcome for `data`, once it is durable. `also`: more work for the transaction that makes it durable
+        (one is opened for it when the message needs no writing, e.g. a duplicate)."""
         # zlib releases the GIL: a large body is compressed on the other core while it is parsed and checked.
         body = self._compressor.submit(compress, data) if store and len(data) > _COMPRESS_AHEAD else None
         arrival = Arrival(data, hashlib.sha256(data).hexdigest(), self.reader.read(data))
         for _ in range(_RETRIES_ON_RACE):
             (verdict,) = self._check([arrival], authenticated_gln, channel, allow_parking)
-            if isinstance(verdict, ReceiveOutcome):
-                return verdict
             if not store:
-                return verdict.outcome(None)
+                return verdict if isinstance(verdict, ReceiveOutcome) else verdict.outcome(None)
+            if isinstance(verdict, ReceiveOutcome):
+                self._commit([], also)
+                return verdict
             if body is not None:
                 verdict.archived = body.result()
             try:
-                return self._commit([verdict])[0]
+                return self._commit([verdict], also)[0]
             except IntegrityError as exc:
                 name = violated_constraint(exc, self._metadata)
                 if name not in (UQ_TRANSACTION, UQ_SERIES_VERSION, UQ_MESSAGE):
@@ -107,6 +111,7 @@ class Receiver:
     # -- a stream -----------------------------------------------------------------------------------------
     def receive_many(
         self, datas: Sequence[bytes], *, authenticated_gln: str, channel: str, allow_parking: bool = False,
+        also: Callable[[Session, Sequence[int]], None] | None = None,
     ) -> Iterator[ReceiveOutcome]:
         """Receive several messages exactly as `receive` would one after another, with group commit; yields
         each outcome, in order, once it is durable.
@@ -116,22 +121,24 @@ class Receiver:
         and a commit per message. A run that loses a race with a concurrent delivery (a unique constraint at
         insert time) is rolled back whole and its messages are received one by one. If an internal error stops
         the generator, the outcomes already yielded stand and nothing of the failing run was stored. Not for our
-        SOAP endpoint's channel, whose answers each queue an ACK.
+        SOAP endpoint's channel, whose answers each queue an ACK. `also`: more work for each transaction that
+        makes outcomes durable, given the indexes (into `datas`) of the messages it settles.
         """
         if channel == CHANNEL_SOAP:
-            for data in datas:
+            for i, data in enumerate(datas):
                 yield self.receive(data, authenticated_gln=authenticated_gln, channel=channel,
-                                   allow_parking=allow_parking)
+                                   allow_parking=allow_parking, also=_only(also, i))
             return
         verdicts = self._ahead.verdicts(datas)
         try:
-            yield from self._receive_runs(datas, authenticated_gln, channel, allow_parking, verdicts)
+            yield from self._receive_runs(datas, authenticated_gln, channel, allow_parking, verdicts, also)
         finally:
             if verdicts is not None:
                 verdicts.close()
 
     def _receive_runs(
         self, datas: Sequence[bytes], sender: str, channel: str, allow_parking: bool, verdicts: Verdicts | None,
+        also: Callable[[Session, Sequence[int]], None] | None,
     ) -> Iterator[ReceiveOutcome]:
         def arrive(i: int) -> Arrival:
             data = datas[i]
@@ -149,24 +156,26 @@ class Receiver:
                 if not run.add(arrival):
                     waiting = arrival
                     break
-            outcomes = self._commit_run(run, sender, channel, allow_parking)
+            settled = range(position, position + len(run))
+            outcomes = self._commit_run(run, sender, channel, allow_parking, _these(also, settled))
             if outcomes is None:
                 # The run lost a race with a concurrent delivery and stored nothing: each message one by one,
                 # each outcome handed out as soon as it is durable.
-                for arrival in run.arrivals:
+                for i, arrival in zip(settled, run.arrivals, strict=True):
                     yield self.receive(arrival.data, authenticated_gln=sender, channel=channel,
-                                       allow_parking=allow_parking)
+                                       allow_parking=allow_parking, also=_only(also, i))
             else:
                 yield from outcomes
             position += len(run)
 
-    def _commit_run(self, run: Run, sender: str, channel: str, allow_parking: bool) -> list[ReceiveOutcome] | None:
+    def _commit_run(self, run: Run, sender: str, channel: str, allow_parking: bool,
+                    also: Callable[[Session], None] | None) -> list[ReceiveOutcome] | None:
         """The run's outcomes, in order, once stored; None when a concurrent delivery won a race on a unique
         constraint: then nothing of the run was stored."""
         verdicts = self._check(run.arrivals, sender, channel, allow_parking)
         drafts = [v for v in verdicts if isinstance(v, Draft)]
         try:
-            written = iter(self._commit(drafts))
+            written = iter(self._commit(drafts, also))
         except IntegrityError as exc:
             log.info("a run of %d messages lost a race on %s; receiving them one by one", len(run),
                      violated_constraint(exc, self._metadata))
@@ -181,11 +190,15 @@ class Receiver:
             return checks.check(session, arrivals, sender, channel, allow_parking=allow_parking,
                                 same_document=self._same_document)
 
-    def _commit(self, drafts: Sequence[Draft]) -> list[ReceiveOutcome]:
-        if not drafts:
+    def _commit(self, drafts: Sequence[Draft], also: Callable[[Session], None] | None = None
+                ) -> list[ReceiveOutcome]:
+        if not drafts and also is None:
             return []
         with Session(self.engine) as session, session.begin():
-            return write(session, drafts, self.clock())
+            written = write(session, drafts, self.clock())
+            if also is not None:
+                also(session)
+            return written
 
     def _same_document(self, stored: bytes, data: bytes) -> bool:
         """Equal after canonicalisation: the same message re-serialised (e.g. unwrapped from a SOAP envelope)."""
@@ -223,6 +236,15 @@ class Receiver:
         parked.released_at = now
         settle_parked(session, record, draft, raw.id, now)
         return record.status
+
+
+def _these(also: Callable[[Session, Sequence[int]], None] | None, indexes: Sequence[int]
+           ) -> Callable[[Session], None] | None:
+    return None if also is None else lambda session: also(session, indexes)
+
+
+def _only(also: Callable[[Session, Sequence[int]], None] | None, index: int) -> Callable[[Session], None] | None:
+    return _these(also, (index,))
 
 
 def _canonical(tree: etree._ElementTree) -> bytes:

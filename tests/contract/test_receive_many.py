@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from gateway.apply import TOPIC_RELEASE_PARKED
 from gateway.receive import ACCEPTED, CHANNEL_CLI, CHANNEL_DATAHUB, DUPLICATE, PARKED, ReceiveOutcome, Receiver
+from gateway.receive.landing import LandedQueue
 from gateway.store.tables import MessageRecord, MeteringSeriesRow, ParkedMessage, RawMessage, TransactionRecord
 from gateway.xml.validate_ahead import Verdicts, second_core_available
 from mappings import samples
@@ -141,6 +142,63 @@ def test_group_commit_matches_one_by_one_receiving(
     assert sorted(_state(engine)["parked"]) == [P[2], P[3]]
 
 
+def test_landing_then_receiving_matches_one_by_one_receiving(engine: Engine, second_engine: Engine) -> None:
+    """The pull worker's path: every message landed (one row, one commit) first, then received from the landing
+    table in group commits — the same outcomes and stored state as receiving each at once, the retry path
+    included; nothing stays landed."""
+    stream = _stream()
+    for eng in (engine, second_engine):
+        register_parties(eng)
+    one_by_one = [Receiver(engine).receive(d, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB,
+                                           allow_parking=True) for d in stream]
+    receiver = Receiver(second_engine)
+    queue = LandedQueue(second_engine, receiver)
+    landed_ids = [queue.land(d, channel=CHANNEL_DATAHUB, sender=DATAHUB, reference=f"ref-{n}")
+                  for n, d in enumerate(stream)]
+    received, stuck = queue.drain()
+    receiver.close()
+    assert stuck is None and queue.waiting() == 0
+    assert [r.landed_id for r in received] == landed_ids
+    assert _summary([r.outcome for r in received]) == _summary(one_by_one)
+    assert _state(second_engine) == _state(engine)
+    assert _release_parked(engine) == _release_parked(second_engine) == [ACCEPTED]
+    assert _state(second_engine) == _state(engine)
+
+
+def test_a_landed_message_the_pipeline_fails_on_stays_landed_with_everything_after_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_parties(engine)
+    receiver = Receiver(engine)
+    queue = LandedQueue(engine, receiver)
+    for p in P[:3]:
+        queue.land(_e58(p), channel=CHANNEL_DATAHUB, sender=DATAHUB)
+    messages = [_e66([p], DAY_1) for p in P[:3]]
+    ids = [queue.land(m, channel=CHANNEL_DATAHUB, sender=DATAHUB, reference=f"e66-{n}")
+           for n, m in enumerate(messages)]
+
+    import gateway.apply as apply
+
+    real_pack = apply.pack
+
+    def failing_pack(txn: Any) -> Any:
+        if txn.accounting_point == P[1]:
+            raise RuntimeError("disk on fire")
+        return real_pack(txn)
+
+    monkeypatch.setattr(apply, "pack", failing_pack)
+    received, stuck = queue.drain()
+    assert stuck is not None and stuck.landed_id == ids[1] and "disk on fire" in str(stuck.error)
+    assert [r.outcome.result for r in received] == [ACCEPTED] * 4, "the master data and the first series"
+    assert queue.waiting() == 2, "the failing message and the one after it wait, in order"
+
+    monkeypatch.setattr(apply, "pack", real_pack)
+    received, stuck = queue.drain()
+    assert stuck is None and [r.landed_id for r in received] == ids[1:]
+    assert [r.outcome.result for r in received] == [ACCEPTED] * 2 and queue.waiting() == 0
+    receiver.close()
+
+
 def _release_parked(engine: Engine) -> list[str]:
     """Run the release events that are due, as the outbox worker does; what each retry decided."""
     receiver = Receiver(engine)
@@ -187,7 +245,8 @@ def test_plain_metering_messages_are_stored_as_one_run(engine: Engine, monkeypat
     assert [o.result for o in master_data] == [ACCEPTED] * len(P)
     commits: list[int] = []
     original = Receiver._commit
-    monkeypatch.setattr(Receiver, "_commit", lambda self, drafts: commits.append(len(drafts)) or original(self, drafts))
+    monkeypatch.setattr(Receiver, "_commit",
+                        lambda self, drafts, *a: commits.append(len(drafts)) or original(self, drafts, *a))
     messages = [_e66([p], day) for p in P for day in (DAY_1, DAY_2, DAY_3)]
     outcomes = list(receiver.receive_many(messages, authenticated_gln=DATAHUB, channel=CHANNEL_CLI))
     assert [o.result for o in outcomes] == [ACCEPTED] * len(messages)

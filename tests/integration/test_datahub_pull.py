@@ -1,10 +1,12 @@
 """The Datahub pull worker against the real simulator over HTTP (zeep client), on SQLite and PostgreSQL:
-peek → pipeline commit → dequeue, in order, across queues, through duplicates, faults and poison."""
+peek → land → dequeue → pipeline, in order, across queues, through duplicates, faults and poison."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +30,15 @@ from gateway.datahub_settings import DatahubConfigError, DatahubSettings, datahu
 from gateway.datahub_sim import DatahubSimulator, FaultInjector, parse_fault_rule
 from gateway.receive import ACCEPTED, DUPLICATE, PARKED, REJECTED, SCHEMA, Receiver
 from gateway.soap.datahub_client import DatahubClient
-from gateway.store.tables import AccountingPointRow, MessageRecord, MeteringSeriesRow, ParkedMessage, SalesAgreementRow
+from gateway.store.tables import (
+    AccountingPointRow,
+    LandedMessage,
+    MessageRecord,
+    MeteringSeriesRow,
+    ParkedMessage,
+    RawMessage,
+    SalesAgreementRow,
+)
 from gateway.xml.hardened import parse_xml
 from mappings import samples
 from outbox.worker import Worker
@@ -184,25 +194,41 @@ def test_the_same_message_delivered_twice_has_one_effect(serve: Serve, make_pull
     assert run.sim.queue(SUPPLIER) == []
 
 
-def test_a_failed_dequeue_is_read_again_answered_as_duplicate_and_dequeued(
+def test_a_failed_dequeue_goes_on_and_the_message_is_dequeued_when_it_is_handed_out_again(
     serve: Serve, make_puller: MakePuller, engine: Engine
 ) -> None:
     run = serve("dequeueMessage:dequeue_fault:calls=1")
+    run.sim.enqueue(SUPPLIER, e58(1))
+    run.sim.enqueue(SUPPLIER, e66([1]))
+
+    result = make_puller(run).poll_once()
+
+    assert [(p.document_type, p.result, p.dequeued) for p in result.pulled] == [
+        ("E58", ACCEPTED, True), ("E66", ACCEPTED, True)]
+    assert result.dequeue_failures == 1 and run.sim.queue(SUPPLIER) == []
+    counts = (count(engine, AccountingPointRow), count(engine, MeteringSeriesRow), count(engine, MessageRecord))
+    assert counts == (1, 1, 2) and count(engine, RawMessage) == 2, "landed once, though peeked twice"
+
+
+def test_a_message_whose_dequeue_keeps_failing_is_left_for_the_next_pass_and_answered_as_a_duplicate(
+    serve: Serve, make_puller: MakePuller, engine: Engine
+) -> None:
+    run = serve("dequeueMessage:dequeue_fault:calls=1,2")
     run.sim.enqueue(SUPPLIER, e58(1))
     run.sim.enqueue(SUPPLIER, e66([1]))
     puller = make_puller(run)
 
     first = puller.poll_once()
     assert [(p.result, p.dequeued) for p in first.pulled] == [(ACCEPTED, False)]
-    assert first.dequeue_failures == 1
+    assert first.dequeue_failures == 2
     assert len(run.sim.queue(SUPPLIER)) == 2, "the message stays in Datahub's queue"
 
     second = puller.poll_once()
     assert [(p.document_type, p.result, p.dequeued) for p in second.pulled] == [
         ("E58", DUPLICATE, True), ("E66", ACCEPTED, True)]
     counts = (count(engine, AccountingPointRow), count(engine, MeteringSeriesRow), count(engine, MessageRecord))
-    assert counts == (1, 1, 2)
-    assert run.sim.queue(SUPPLIER) == []
+    assert counts == (1, 1, 2) and count(engine, RawMessage) == 2, "a duplicate is not archived again"
+    assert count(engine, LandedMessage) == 0 and run.sim.queue(SUPPLIER) == []
 
 
 def test_5xx_answers_and_timeouts_are_retried_and_nothing_is_lost(
@@ -232,9 +258,9 @@ def test_when_retries_run_out_the_pass_ends_and_the_next_one_continues(
     failed_peek = puller.poll_once()
     assert failed_peek.idle and len(failed_peek.transport_errors) == 1
     failed_dequeue = puller.poll_once()
-    assert [(p.result, p.dequeued) for p in failed_dequeue.pulled] == [(ACCEPTED, False)]
-    recovered = puller.poll_once()
-    assert [(p.result, p.dequeued) for p in recovered.pulled] == [(DUPLICATE, True)]
+    assert [(p.result, p.dequeued) for p in failed_dequeue.pulled] == [(ACCEPTED, True)]
+    assert failed_dequeue.dequeue_failures == 1, "retried once more when the next peek handed it out again"
+    assert puller.poll_once().idle
     assert count(engine, AccountingPointRow) == 1 and run.sim.queue(SUPPLIER) == []
 
 
@@ -287,6 +313,39 @@ def test_the_loop_survives_failures_backs_off_while_idle_and_stops_on_request(
     assert count(engine, MeteringSeriesRow) == 1
 
 
+def test_the_running_worker_receives_in_a_process_of_its_own_started_again_when_it_dies(
+    serve: Serve, make_puller: MakePuller, engine: Engine
+) -> None:
+    run = serve()
+    puller = make_puller(run, backoff_min=0.01, backoff_max=0.05)
+    receiving = puller.receiving_process()
+    assert receiving.wait_ready()
+    first = receiving.pid
+    stop = threading.Event()
+    pulled: list[int] = []
+    loop = threading.Thread(target=lambda: pulled.append(puller.run_forever(stop, receiving=receiving)))
+    loop.start()
+
+    def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 60  # generous: only a machine that stalls for a minute fails this
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert condition()
+
+    try:
+        run.sim.enqueue(SUPPLIER, e58(1))
+        until(lambda: count(engine, AccountingPointRow) == 1)
+        assert receiving.pid == first
+        os.kill(first or 0, signal.SIGKILL)
+        run.sim.enqueue(SUPPLIER, e66([1]))
+        until(lambda: count(engine, MeteringSeriesRow) == 1)
+        assert receiving.pid not in (first, None), "received by a process started again"
+    finally:
+        stop.set()
+        loop.join(timeout=60)
+    assert pulled == [2] and count(engine, LandedMessage) == 0 and run.sim.queue(SUPPLIER) == []
+
+
 def test_max_messages_limits_a_pass(serve: Serve, make_puller: MakePuller, engine: Engine) -> None:
     run = serve()
     for n in (1, 2, 3):
@@ -311,8 +370,8 @@ def test_the_command_pulls_once_and_prints_a_summary(
     assert main_pull(parser.parse_args(["--once", "--endpoint", run.url]), settings) == 0
 
     summary = json.loads(capsys.readouterr().out)
-    assert summary == {"pulled": 2, "dequeued": 2, "results": {"accepted": 2}, "transport_errors": 0,
-                       "pipeline_errors": 0, "dequeue_failures": 0}
+    assert summary == {"pulled": 2, "dequeued": 2, "results": {"accepted": 2}, "recovered": 0,
+                       "transport_errors": 0, "pipeline_errors": 0, "dequeue_failures": 0}
     assert count(engine, MeteringSeriesRow) == 1
     assert main_pull(parser.parse_args(["--once"]), Settings(database_url=database_url)) == 2, "no endpoint"
     not_ours = Settings(database_url=database_url, raw={"datahub": {"our_gln": samples.OTHER_SUPPLIER_GLN}})

@@ -151,11 +151,9 @@ def cmd_parties_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str, bytes | str]]:
-    """Each file's business document (unwrapped from a SOAP envelope if needed), or the reason it can't be read;
-    one file at a time, so that a day's worth of files never sits in memory at once."""
-    from gateway.soap.envelope import SoapRequestError, unwrap_business_document
-    from gateway.xml.hardened import XmlInputError
-
+    """Each file's bytes as they are (a business document or a SOAP envelope around one: the pipeline reads and
+    archives either), or the reason it can't be read; one file at a time, so that a day's worth of files never
+    sits in memory at once."""
     for path in paths:
         try:
             with open(path, "rb") as fh:
@@ -163,10 +161,7 @@ def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str,
         except OSError as exc:
             yield path, f"cannot read {path}: {exc.strerror}"
             continue
-        try:
-            yield path, unwrap_business_document(data, max_bytes=max_bytes)
-        except (XmlInputError, SoapRequestError):
-            yield path, data  # the pipeline reports the exact problem
+        yield path, data
 
 
 def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:

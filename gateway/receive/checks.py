@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import or_, select, union
@@ -35,7 +35,7 @@ from gateway.receive.outcomes import (
     ReceiveOutcome,
     capped,
 )
-from gateway.receive.reading import Read, Refusal, message_id_of
+from gateway.receive.reading import Arrival, Refusal
 from gateway.store.queries import in_values
 from gateway.store.rating_tables import ProductAssignmentRow
 from gateway.store.tables import (
@@ -53,22 +53,9 @@ DUPLICATE_TRANSACTION = EC.TRANSACTION_REPEATED
 DUPLICATE_MESSAGE_ID = "PRC.DUPLICATE_MESSAGE_ID"
 
 
-@dataclass
-class Arrival:
-    """One message to check: its bytes, their digest, what reading made of them."""
-
-    data: bytes
-    digest: str
-    read: Read
-    archived: bytes | None = field(default=None, repr=False)  # compressed ahead for the archive, if it was
-
-    @property
-    def message_id(self) -> str | None:
-        return message_id_of(self.read)
-
-
-# Whether a stored body holds the same document as new bytes (equal after canonicalisation).
-SameDocument = Callable[[bytes, bytes], bool]
+# Whether archived bytes (with their payload offset) hold the same document as new bytes (equal after
+# canonicalisation).
+SameDocument = Callable[[bytes, int | None, bytes], bool]
 
 
 def check(
@@ -89,7 +76,8 @@ def check(
             refusal = arrival.read
             out[n] = Draft(arrival.data, arrival.digest, sender, channel, REJECTED, refusal.level, refusal.message_id,
                            refusal.document_type, reason_code=refusal.issues[0].code if refusal.issues else None,
-                           errors=refusal.issues, more_errors=refusal.more_issues, archived=arrival.archived)
+                           errors=refusal.issues, more_errors=refusal.more_issues, archived=arrival.archived,
+                           payload_offset=arrival.payload_offset)
         else:
             messages.append((n, arrival.read))
     if messages:
@@ -102,7 +90,7 @@ def check(
             header = message.header
             draft = Draft(arrival.data, arrival.digest, sender, channel, ACCEPTED, None, header.message_id,
                           header.document_type, business_process=message.context.business_process,
-                          message=message, archived=arrival.archived)
+                          message=message, archived=arrival.archived, payload_offset=arrival.payload_offset)
             if authenticated is None:
                 out[n] = replace(draft, status=REJECTED, level=PROCESS, reason_code="PRC.UNKNOWN_PARTY",
                                  errors=(Issue("PRC.UNKNOWN_PARTY", f"{sender} is not a registered party"),))
@@ -243,7 +231,7 @@ def _resend(
     message_id = record.message_id
     stored = session.get(RawMessage, record.raw_id) if record.sha256 != arrival.digest else None
     if record.sha256 == arrival.digest or (
-            stored is not None and same_document(zlib.decompress(stored.body), arrival.data)):
+            stored is not None and same_document(zlib.decompress(stored.body), stored.payload_offset, arrival.data)):
         ack = None
         if record.ack_message_id:
             ack = session.execute(
@@ -264,5 +252,5 @@ def _resend(
         errors=(Issue(DUPLICATE_MESSAGE_ID,
                       f"message id {message_id} was already received from {sender} with different content; "
                       "a resend needs a new message id"),),
-        claims_id=False, archived=arrival.archived,
+        claims_id=False, archived=arrival.archived, payload_offset=arrival.payload_offset,
     )

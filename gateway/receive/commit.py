@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +20,11 @@ from gateway.apply import apply_transactions, release_parked_for, store_metering
 from gateway.domain.message import MessageHeader
 from gateway.domain.metering import MeteringTransaction
 from gateway.receive.checks import DUPLICATE_TRANSACTION
-from gateway.receive.outcomes import ACCEPTED, CHANNEL_SOAP, PARKED, REJECTED, Draft, ReceiveOutcome
+from gateway.receive.outcomes import ACCEPTED, CHANNEL_SOAP, MAX_ERRORS, PARKED, REJECTED, Draft, ReceiveOutcome
 from gateway.receive.parking import park
 from gateway.store.queries import insert_rows, insert_rows_returning_ids
 from gateway.store.tables import MessageRecord, PartyQueueItem, RawMessage, TransactionRecord
+from gateway.validation import CheckResult
 from mappings.ack import build_ack_for
 from outbox.types import utcnow
 
@@ -143,6 +145,21 @@ def _ack(draft: Draft) -> tuple[str, bytes] | None:
     if draft.channel != CHANNEL_SOAP or draft.message is None or draft.check is None or draft.status == PARKED:
         return None
     header, result = draft.message.header, draft.check
+    listed = _capped(result)
     ack_id = str(uuid.uuid4())
-    return ack_id, build_ack_for(header, header.juridical_recipient, result.reason_code, result.event_reasons(),
-                                 result.series_details(), ack_id)
+    return ack_id, build_ack_for(header, header.juridical_recipient, result.reason_code, listed.event_reasons(),
+                                 listed.series_details(), ack_id)
+
+
+def _capped(result: CheckResult) -> CheckResult:
+    """The check's errors as the ACK lists them: the first MAX_ERRORS, as everywhere else, except that every rejected
+    transaction keeps its first reason (the sender must learn which series were not taken)."""
+    budget = MAX_ERRORS - min(len(result.message_errors), MAX_ERRORS)
+    transactions = []
+    for t in result.transactions:
+        if t.errors:
+            keep = max(1, min(len(t.errors), budget))
+            budget -= min(len(t.errors), budget)
+            t = replace(t, errors=t.errors[:keep])
+        transactions.append(t)
+    return CheckResult(result.message_id, result.message_errors[:MAX_ERRORS], tuple(transactions))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.domain.message import DatahubMessage
-from gateway.receive.checks import Arrival, transaction_ids
+from gateway.receive.checks import transaction_ids
+from gateway.receive.reading import Arrival
 
 # Messages stored together: bounds the transaction and the memory held.
 RUN = 500

@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.receive import checks
-from gateway.receive.checks import Arrival
 from gateway.receive.commit import compress, settle_parked, write
 from gateway.receive.group import Run
 from gateway.receive.helper import AheadValidation
-from gateway.receive.outcomes import ACCEPTED, CHANNEL_SOAP, PARKED, Draft, ReceiveOutcome
+from gateway.receive.outcomes import ACCEPTED, CHANNEL_CLI, CHANNEL_SOAP, PARKED, Draft, ReceiveOutcome
 from gateway.receive.parking import take
-from gateway.receive.reading import Reader, Refusal
+from gateway.receive.reading import Arrival, Reader, Refusal
+from gateway.soap import envelope
 from gateway.store.constraints import violated_constraint
 from gateway.store.metadata import all_metadata
 from gateway.store.tables import UQ_MESSAGE, UQ_SERIES_VERSION, UQ_TRANSACTION, MessageRecord, RawMessage
@@ -82,12 +82,14 @@ class Receiver:
         allow_parking: bool = False,
         store: bool = True,
         also: Callable[[Session], None] | None = None,
+        parsed: etree._ElementTree | None = None,
     ) -> ReceiveOutcome:
         """The outcome for `data`, once it is durable. `also`: more work for the transaction that makes it durable
-        (one is opened for it when the message needs no writing, e.g. a duplicate)."""
+        (one is opened for it when the message needs no writing, e.g. a duplicate); `parsed`: the tree of `data`
+        if the caller has parsed it (our SOAP endpoint, to route the request)."""
         # zlib releases the GIL: a large body is compressed on the other core while it is parsed and checked.
         body = self._compressor.submit(compress, data) if store and len(data) > _COMPRESS_AHEAD else None
-        arrival = Arrival(data, hashlib.sha256(data).hexdigest(), self.reader.read(data))
+        arrival = self.reader.arrive(data, envelopes=_envelopes(channel), parsed=parsed)
         for _ in range(_RETRIES_ON_RACE):
             (verdict,) = self._check([arrival], authenticated_gln, channel, allow_parking)
             if not store:
@@ -141,10 +143,9 @@ class Receiver:
         also: Callable[[Session, Sequence[int]], None] | None,
     ) -> Iterator[ReceiveOutcome]:
         def arrive(i: int) -> Arrival:
-            data = datas[i]
-            read = self.reader.read(data, verdicts.issues(i) if verdicts is not None else None)
-            return Arrival(data, hashlib.sha256(data).hexdigest(), read,
-                           verdicts.archived(i) if verdicts is not None else None)
+            return self.reader.arrive(datas[i], envelopes=_envelopes(channel),
+                                      verdict=verdicts.issues(i) if verdicts is not None else None,
+                                      archived=verdicts.archived(i) if verdicts is not None else None)
 
         position = 0
         waiting: Arrival | None = None  # read, but not taken by the run before
@@ -200,14 +201,18 @@ class Receiver:
                 also(session)
             return written
 
-    def _same_document(self, stored: bytes, data: bytes) -> bool:
-        """Equal after canonicalisation: the same message re-serialised (e.g. unwrapped from a SOAP envelope)."""
+    def _same_document(self, stored: bytes, stored_offset: int | None, data: bytes) -> bool:
+        """Equal after canonicalisation: the same message re-serialised (e.g. sent bare once, in a SOAP envelope
+        another time)."""
+        theirs = self.reader.document_bytes(stored, stored_offset)
+        ours = self.reader.document_bytes(data, 0 if envelope.is_envelope_bytes(data) else None)
+        if theirs is None or ours is None:
+            return False
         try:
-            ours = parse_xml(data, max_bytes=self.max_bytes)
-            theirs = parse_xml(stored, max_bytes=self.max_bytes)
+            return _canonical(parse_xml(ours, max_bytes=self.max_bytes)) == _canonical(
+                parse_xml(theirs, max_bytes=self.max_bytes))
         except XmlInputError:
             return False
-        return _canonical(ours) == _canonical(theirs)
 
     # -- parked messages ----------------------------------------------------------------------------------
     def retry_parked(self, session: Session, parked_id: int) -> str:
@@ -220,7 +225,7 @@ class Receiver:
         raw = session.get(RawMessage, parked.raw_id)
         assert record is not None and record.id is not None and raw is not None and raw.id is not None
         data = zlib.decompress(raw.body)
-        message = self.reader.read(data)
+        message = self.reader.arrive(data, envelopes=raw.payload_offset is not None).read
         if isinstance(message, Refusal):  # it was read when it was parked: the schemas must have changed
             raise ValueError(f"parked message {parked_id} no longer reads: {message.issues[:1]}")
         sender = parked.sender_gln
@@ -236,6 +241,12 @@ class Receiver:
         parked.released_at = now
         settle_parked(session, record, draft, raw.id, now)
         return record.status
+
+
+def _envelopes(channel: str) -> bool:
+    """Whether bytes from this channel may be a SOAP envelope around the business document: pushed to our endpoint
+    or handed to `gateway ingest`; Datahub's pulled payloads are bare documents."""
+    return channel in (CHANNEL_SOAP, CHANNEL_CLI)
 
 
 def _these(also: Callable[[Session, Sequence[int]], None] | None, indexes: Sequence[int]

@@ -20,6 +20,7 @@ from gateway.receive import (
     CHANNEL_DATAHUB,
     CHANNEL_SOAP,
     DUPLICATE,
+    MAX_ERRORS,
     PARKED,
     PARTIALLY_ACCEPTED,
     PROCESS,
@@ -211,6 +212,22 @@ def test_a_bundle_with_some_unknown_points_is_partially_accepted(receiver: Recei
     assert {e.code for e in out.errors} == {"EC.MPT.115"} and len(out.errors) == 47
     assert out.ack is not None and out.ack.count(b"SeriesDetail") >= 47
     assert _count(engine, MeteringSeriesRow) == 3
+
+
+def test_a_flood_of_event_errors_is_capped_and_counted_and_the_ack_names_every_rejected_series(
+    receiver: Receiver, engine: Engine
+) -> None:
+    points = [samples.gsrn(n) for n in range(100, 250)]  # 150 series, none of their points known
+    bundle = samples.e66_message(DSO, samples.OUR_SUPPLIER_GLN, points, datetime(2026, 1, 15, tzinfo=UTC).date())
+    out = receiver.receive(bundle, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    assert (out.result, out.reason_code) == (REJECTED, "BA02")
+    assert len(out.errors) == MAX_ERRORS and out.error_count == 150 and out.to_json()["error_count"] == 150
+    assert out.ack is not None and out.ack.count(b"SeriesDetail>") // 2 == 150, "every rejected series is named"
+    with Session(engine) as s:
+        record = s.get(MessageRecord, out.message_pk)
+    assert record is not None and len(record.errors or []) == MAX_ERRORS and record.error_count == 150
+    again = receiver.receive(bundle, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    assert again.result == DUPLICATE and again.error_count == 150 and again.ack == out.ack
 
 
 def test_process_rules_refuse_wrong_senders(receiver: Receiver, engine: Engine) -> None:

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -379,6 +380,22 @@ def test_the_command_pulls_once_and_prints_a_summary(
     assert main_pull(parser.parse_args(["--once", "--endpoint", run.url]), not_ours) == 2
     assert "not registered as one of our own GLNs" in capsys.readouterr().err
     assert len(run.sim.queue(SUPPLIER)) == 1, "nothing was pulled, so nothing was dequeued"
+
+
+def test_once_against_an_unreachable_endpoint_exits_non_zero(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    register_parties(engine)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    parser = argparse.ArgumentParser()
+    configure_pull_parser(parser)
+    settings = Settings(database_url=database_url, raw={"datahub": {
+        "our_gln": SUPPLIER, "retries": 1, "timeout_seconds": 2, "domains": ["BB01", "BB02"]}})
+    assert main_pull(parser.parse_args(["--once", "--endpoint", f"http://127.0.0.1:{port}/soap/b2b"]), settings) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pulled"] == 0 and summary["transport_errors"] == 2, "each queue tried once"
 
 
 def test_the_datahub_section_is_read_with_defaults_and_checked() -> None:

@@ -185,7 +185,7 @@ class SchemaRegistry:
 
 
 # From this size a document's XSD errors are counted on a stream before the tree is validated (see `check_with`).
-STREAM_FROM: Final = 64 * 1024
+STREAM_FROM: Final = 256 * 1024
 _ERROR_ELEMENT: Final = re.compile(r"^Element '([^']+)'")
 
 

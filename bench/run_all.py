@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["bench.bench_outbox", "bench.bench_ingest", "bench.bench_rating", "bench.bench_rating_e2e"]
+BENCHMARKS = [
+    "bench.bench_outbox", "bench.bench_ingest", "bench.bench_pull", "bench.bench_rating", "bench.bench_rating_e2e",
+]
 
 
 def main() -> int:

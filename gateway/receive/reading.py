@@ -158,7 +158,8 @@ class Reader:
             found = self.schemas.check_with(entry, root, limit=MAX_ERRORS, document=document)
         if found.total:
             mid, dtype = hint_header(root)
-            issues = tuple(Issue(i.code, i.text[:_TEXT], i.line or None, i.column) for i in found.issues)
+            # libxml2 gives no column for XSD errors (0): unknown, not column 0.
+            issues = tuple(Issue(i.code, i.text[:_TEXT], i.line or None, i.column or None) for i in found.issues)
             return Refusal(SCHEMA, issues, mid, dtype, look_for_resend=True, more_issues=found.total - len(issues))
         if isinstance(mapped, UnknownDocumentError) or mapped is None:
             try:

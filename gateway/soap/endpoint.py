@@ -101,7 +101,8 @@ async def _receive(receiver: Receiver, party: PartyInfo, soap: SoapRequest, data
     )
     if outcome.is_fault:
         details = "; ".join(
-            (f"line {e.line}, column {e.column}: " if e.line else "") + e.text for e in outcome.errors
+            (f"line {e.line}" + (f", column {e.column}" if e.column else "") + ": " if e.line else "") + e.text
+            for e in outcome.errors
         ) + (f" ({outcome.error_count:,} errors in all; the first {len(outcome.errors)} are listed)"
              if outcome.more_errors else "")
         return _fault(outcome.reason_code or "REJECTED", outcome.errors[0].text if outcome.errors else "rejected",

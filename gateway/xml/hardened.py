@@ -161,7 +161,8 @@ def peek_root_name(data: bytes) -> str | None:
 
 _MARKUP_OPENERS: Final = re.compile(rb"<!--|<!\[CDATA\[|<\?")
 _MARKUP_CLOSERS: Final = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
-_QUOTED: Final = re.compile(rb"\"[^\"]*\"|'[^']*'")
+_QUOTED_OR_CLOSE: Final = re.compile(rb"\"[^\"]*\"|'[^']*'|>")
+_TAG_NAME: Final = re.compile(rb"<([^\s/>]+)")
 
 
 def _check_attributes(data: bytes) -> None:
@@ -170,7 +171,7 @@ def _check_attributes(data: bytes) -> None:
     Every attribute has a `=` that stands between its element's `<` and the next `<` (a `<` cannot occur in an
     attribute value), so counting `=` per stretch between two `<` finds every candidate at the cost of a few
     vectorised passes over the bytes; only a candidate is looked at closely (is it a start tag, not a comment,
-    CDATA section or processing instruction, and how many of its `=` stand outside quoted values)."""
+    CDATA section or processing instruction, and does it have more quoted values than allowed)."""
     if data.count(b"=") <= MAX_ATTRIBUTES:
         return
     raw = np.frombuffer(data, dtype=np.uint8)
@@ -187,14 +188,23 @@ def _check_attributes(data: bytes) -> None:
         end = int(opens[k + 1]) if k + 1 < len(opens) else len(data)
         if data[start + 1:start + 2] in (b"!", b"?", b"/") or any(a < start < b for a, b in hidden):
             continue
-        tag = _QUOTED.sub(b"''", data[start:end])
-        close = tag.find(b">")
-        count = tag.count(b"=", 0, close if close >= 0 else len(tag))
-        if count > MAX_ATTRIBUTES:
+        if _more_attributes_than_allowed(data, start, end):
             line, column = _position(data, start)
-            name = tag[1:].split(None, 1)[0].rstrip(b"/>").decode("utf-8", "replace")[:100]
-            raise XmlInputError(XML_LIMIT_EXCEEDED, f"element {name} carries {count:,} attributes; at most "
-                                f"{MAX_ATTRIBUTES} are accepted", line, column)
+            named = _TAG_NAME.match(data, start)
+            name = named.group(1).decode("utf-8", "replace")[:100] if named else "?"
+            raise XmlInputError(XML_LIMIT_EXCEEDED, f"element {name} carries more than {MAX_ATTRIBUTES} attributes "
+                                f"({int(per_stretch[k]):,} '=' in its start tag)", line, column)
+
+
+def _more_attributes_than_allowed(data: bytes, start: int, end: int) -> bool:
+    """Whether the start tag at `start` has more than MAX_ATTRIBUTES attributes: one quoted value each, counted up
+    to the tag's closing `>` (a quoted value may hold `>`), and no further than needed."""
+    for count, token in enumerate(_QUOTED_OR_CLOSE.finditer(data, start, end), start=1):
+        if token.end() - token.start() == 1:  # the closing ">"
+            return False
+        if count > MAX_ATTRIBUTES:
+            return True
+    return False
 
 
 def _hidden_stretches(data: bytes, until: int) -> list[tuple[int, int]]:

@@ -4,9 +4,10 @@ Per backend (SQLite, and PostgreSQL when GATEWAY_BENCH_POSTGRES_URL or GATEWAY_T
 a fresh migrated database, the parties, E58 master data for every accounting point (loaded first, not timed;
 all but the first 20 written by the pipeline's apply step in bulk),
 then 15-minute E66 series for one day as 1,000-series bundles and as single-series messages, each through
-`Receiver.receive` (channel datahub: the pull worker's path, one commit per message, because Datahub hands a
-queue out one message at a time and a message is dequeued only once committed), and the single-series
-messages once more through `Receiver.receive_many` (group commit, the path of `gateway ingest FILE...`), which
+`Receiver.receive` (one commit per message: our SOAP endpoint's path; the pull worker lands each message and
+receives landed ones with group commit, measured against the protocol by `bench.bench_pull`), and the
+single-series messages once more through `Receiver.receive_many` (group commit, the path of `gateway ingest
+FILE...` and of landed pulled messages), which
 validates a stream of small documents in a helper process on the second core (`gateway.xml.validate_ahead`),
 and once more with that helper switched off, to show what it is worth.
 The baseline is `gateway.xml.schemas.parse_and_validate` over exactly the same bytes in the same run.

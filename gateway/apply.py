@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -34,7 +35,7 @@ from gateway.events import (
     MeteringReceived,
     SeriesRef,
 )
-from gateway.store.metering import SeriesKey, next_versions, pack
+from gateway.store.metering import SeriesKey, latest_contents, next_versions, pack
 from gateway.store.queries import insert_rows
 from gateway.store.tables import (
     AccountingPointRow,
@@ -105,35 +106,77 @@ def _store_metering(
     store_metering_batch(session, [(header, txns, message_pk)], now)
 
 
+@dataclass(frozen=True)
+class SeriesToStore:
+    """One series of values for the metering store, whatever brought it (an E66 transaction, a heat CSV)."""
+
+    key: SeriesKey
+    unit: str
+    positions: int
+    values: bytes  # packed as in `gateway.store.metering`
+    quality: bytes
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class MeteringDelivery:
+    """Series that arrived together: one `metering.received` event announces them."""
+
+    message_pk: int
+    sender: str
+    event_key: str | None
+    series: Sequence[SeriesToStore]
+
+
 def store_metering_batch(
     session: Session, messages: Sequence[tuple[MessageHeader, Sequence[MeteringTransaction], int]], now: datetime
 ) -> None:
-    """Store the accepted series of several messages (header, transactions, message pk) with one version lookup,
-    one bulk insert and one outbox statement: a run of single-series messages costs a few round trips, not a
-    few per message. Series of one period in two messages of the run get consecutive versions in run order."""
-    keyed = [
-        (header, message_pk, t, SeriesKey(t.accounting_point, t.product, t.resolution or "", t.start, t.end))
-        for header, txns, message_pk in messages for t in txns
-    ]
-    versions = next_versions(session, [key for *_, key in keyed])  # one number per key occurrence, in order
+    """Store the accepted series of several E66 messages (header, transactions, message pk): see `store_series`."""
+    deliveries = []
+    for header, txns, message_pk in messages:
+        series = []
+        for t in txns:
+            values, quality = pack(t)
+            series.append(SeriesToStore(
+                SeriesKey(t.accounting_point, t.product, t.resolution or "", t.start, t.end), t.unit, len(t),
+                values, quality, t.transaction_id))
+        deliveries.append(MeteringDelivery(message_pk, header.juridical_sender, header.message_id, series))
+    store_series(session, deliveries, now)
+
+
+def store_series(
+    session: Session, deliveries: Sequence[MeteringDelivery], now: datetime, *, skip_unchanged: bool = False
+) -> list[list[SeriesRef]]:
+    """The metering store's one writer: each series becomes the next version of its period, and each delivery
+    with anything stored is announced on `metering.received` — with one version lookup, one bulk insert and one
+    outbox statement for them all, so a run of single-series messages costs a few round trips, not a few per
+    message. Series of one period in two deliveries get consecutive versions in order. `skip_unchanged`: a series
+    whose values and qualities equal its period's latest version is not stored again (re-importing a file
+    changes nothing). The stored series of each delivery, as announced (point, start, end, resolution, version)."""
+    pending = [(d, s) for d in deliveries for s in d.series]
+    if skip_unchanged:
+        latest = latest_contents(session, [s.key for _, s in pending])
+        pending = [(d, s) for d, s in pending if latest.get(s.key) != (s.values, s.quality)]
+    versions = next_versions(session, [s.key for _, s in pending])  # one number per key occurrence, in order
     rows: list[dict[str, Any]] = []
-    events: dict[int, tuple[MessageHeader, list[SeriesRef]]] = {}
-    for (header, message_pk, t, key), version in zip(keyed, versions, strict=True):
-        values, quality = pack(t)
+    announced: dict[int, list[SeriesRef]] = {id(d): [] for d in deliveries}
+    for (delivery, s), version in zip(pending, versions, strict=True):
+        key = s.key
         rows.append({
-            "accounting_point": t.accounting_point, "product": t.product, "unit": t.unit,
-            "resolution": key.resolution, "period_start": t.start, "period_end": t.end,
-            "version": version, "positions": len(t), "values": values, "quality": quality,
-            "transaction_id": t.transaction_id, "message_pk": message_pk, "received_at": now,
+            "accounting_point": key.accounting_point, "product": key.product, "unit": s.unit,
+            "resolution": key.resolution, "period_start": key.period_start, "period_end": key.period_end,
+            "version": version, "positions": s.positions, "values": s.values, "quality": s.quality,
+            "transaction_id": s.transaction_id, "message_pk": delivery.message_pk, "received_at": now,
         })
-        events.setdefault(message_pk, (header, []))[1].append(
-            {"accounting_point": t.accounting_point, "start": t.start.isoformat(), "end": t.end.isoformat(),
-             "resolution": key.resolution, "version": version})
+        announced[id(delivery)].append(
+            {"accounting_point": key.accounting_point, "start": key.period_start.isoformat(),
+             "end": key.period_end.isoformat(), "resolution": key.resolution, "version": version})
     insert_rows(session, MeteringSeriesRow.__table__, rows)  # type: ignore[attr-defined]
     METERING_RECEIVED.emit_many(session, [
-        (MeteringReceived(message_pk=message_pk, sender=header.juridical_sender, series=series), header.message_id)
-        for message_pk, (header, series) in events.items()
+        (MeteringReceived(message_pk=d.message_pk, sender=d.sender, series=announced[id(d)]), d.event_key)
+        for d in deliveries if announced[id(d)]
     ])
+    return [announced[id(d)] for d in deliveries]
 
 
 def _store_accounting_point(session: Session, t: AccountingPointMasterData, message_pk: int, now: datetime) -> str:

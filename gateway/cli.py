@@ -241,10 +241,10 @@ class Unreadable(NamedTuple):
 
 
 def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str, bytes | Unreadable]]:
-    """Each file's business document (unwrapped from a SOAP envelope if needed), or why it is not read;
-    one file at a time, so that a day's worth of files never sits in memory at once."""
-    from gateway.soap.envelope import SoapRequestError, unwrap_business_document
-    from gateway.xml.hardened import XML_TOO_LARGE, XmlInputError
+    """Each file's bytes as they are (a business document or a SOAP envelope around one: the pipeline reads and
+    archives either), or why it is not read; one file at a time, so that a day's worth of files never sits in
+    memory at once."""
+    from gateway.xml.hardened import XML_TOO_LARGE
 
     for path in paths:
         try:
@@ -262,10 +262,7 @@ def _read_documents(paths: Sequence[str], max_bytes: int) -> Iterator[tuple[str,
             yield path, Unreadable(XML_TOO_LARGE, f"{path} is more than {max_bytes} bytes, the limit "
                                                   "(GATEWAY_MAX_MESSAGE_BYTES)")
             continue
-        try:
-            yield path, unwrap_business_document(data, max_bytes=max_bytes)
-        except (XmlInputError, SoapRequestError):
-            yield path, data  # the pipeline reports the exact problem
+        yield path, data
 
 
 def _ingest(args: argparse.Namespace, settings: Settings, store: bool) -> int:

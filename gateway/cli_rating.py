@@ -214,6 +214,8 @@ def cmd_heat_import(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.rating.heat import import_heat_csv
 
     stored = import_heat_csv(make_engine(settings.database_url), args.file, args.accounting_point)
+    if not stored:
+        print(f"{args.accounting_point}: every series equals its stored latest version; nothing stored")
     for s in stored:
         print(f"{s['accounting_point']} {s['start']} … {s['end']} {s['resolution']}: version {s['version']}")
     return 0

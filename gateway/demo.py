@@ -114,7 +114,7 @@ def _pull_all(puller: DatahubPuller) -> Counter[str]:
         poll = puller.poll_once()
         results.update(p.result for p in poll.pulled)
         results["transport errors (retried later)"] += len(poll.transport_errors)
-        results["dequeue failures (re-read later)"] += poll.dequeue_failures
+        results["dequeue failures (dequeued when handed out again)"] += poll.dequeue_failures
         if poll.idle and not poll.errors:
             break
     return +results

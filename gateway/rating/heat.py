@@ -4,8 +4,9 @@ Format: a header ``start_utc,end_utc,kwh`` (or ``…,mwh``), optionally followed
 interval of 15 or 60 minutes, instants ISO 8601 with ``Z`` or an offset, quantities ≥ 0 with at most six
 decimals. ``quality`` is empty or ``measured``, ``revised``, ``uncertain``, ``estimated`` or ``missing``
 (a missing row may leave the quantity empty). Rows must be in time order; a gap or a change of
-resolution starts a new series. Each series is stored like an E66 series: a new version of its period,
-announced on ``metering.received`` so that already rated periods are re-rated.
+resolution starts a new series. Each series is stored by the same writer as an E66 series: a new version of its
+period, announced on ``metering.received`` so that already rated periods are re-rated; a series equal to its
+period's latest version is skipped, so importing the same file again changes nothing.
 """
 
 from __future__ import annotations
@@ -17,21 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from gateway.apply import MeteringDelivery, SeriesToStore, store_series
 from gateway.domain.identifiers import is_valid_gsrn
+from gateway.events import SeriesRef
 from gateway.rating.core.quality import Quality
 from gateway.rating.errors import RatingInputError
-from gateway.rating.handlers import TOPIC_METERING
 from gateway.rating.service import ENERGY_PRODUCT
-from gateway.store.metering import QUALITY_DTYPE, VALUES_DTYPE, SeriesKey, next_versions
-from gateway.store.tables import MeteringSeriesRow
-from outbox import enqueue
+from gateway.store.metering import QUALITY_DTYPE, VALUES_DTYPE, SeriesKey
 from outbox.types import utcnow
 
 UNITS = {"kwh": "kWh", "mwh": "MWh"}
@@ -121,32 +119,24 @@ def parse_heat_csv(text: str) -> list[HeatSeries]:
     return [HeatSeries(start, minutes, unit, tuple(v), tuple(q)) for start, minutes, v, q in runs]
 
 
-def store_heat_series(session: Session, accounting_point: str, series: list[HeatSeries]) -> list[dict[str, Any]]:
-    """Store the series in the caller's transaction and announce them; the stored keys with versions."""
+def store_heat_series(session: Session, accounting_point: str, series: list[HeatSeries]) -> list[SeriesRef]:
+    """Store the series in the caller's transaction through the metering store's one writer, as an E66's would be,
+    and announce them; the stored keys with versions. A series equal to its period's latest version is not
+    stored again: importing the same readings twice changes nothing."""
     if not is_valid_gsrn(accounting_point):
         raise RatingInputError(f"{accounting_point!r} is not a valid GSRN (18 digits, GS1 check digit)")
     now = utcnow()
-    keys = [SeriesKey(accounting_point, ENERGY_PRODUCT, RESOLUTIONS[s.resolution_minutes], s.start, s.end)
-            for s in series]
-    versions = next_versions(session, keys)
-    rows: list[dict[str, Any]] = [{
-        "accounting_point": accounting_point, "product": ENERGY_PRODUCT, "unit": s.unit,
-        "resolution": key.resolution, "period_start": s.start, "period_end": s.end, "version": version,
-        "positions": len(s.values_micro),
-        "values": np.asarray(s.values_micro, dtype=VALUES_DTYPE).tobytes(),
-        "quality": np.asarray(s.quality, dtype=QUALITY_DTYPE).tobytes(),
-        "transaction_id": str(uuid.uuid4()), "message_pk": NO_MESSAGE, "received_at": now,
-    } for s, key, version in zip(series, keys, versions, strict=True)]
-    session.execute(insert(MeteringSeriesRow), rows)
-    stored = [{"accounting_point": accounting_point, "start": r["period_start"].isoformat(),
-               "end": r["period_end"].isoformat(), "resolution": r["resolution"], "version": r["version"]}
-              for r in rows]
-    enqueue(session, TOPIC_METERING, {"message_pk": NO_MESSAGE, "sender": SENDER, "series": stored},
-            key=f"heat:{accounting_point}:{now.isoformat()}")
+    delivery = MeteringDelivery(NO_MESSAGE, SENDER, f"heat:{accounting_point}:{now.isoformat()}", [
+        SeriesToStore(
+            SeriesKey(accounting_point, ENERGY_PRODUCT, RESOLUTIONS[s.resolution_minutes], s.start, s.end), s.unit,
+            len(s.values_micro), np.asarray(s.values_micro, dtype=VALUES_DTYPE).tobytes(),
+            np.asarray(s.quality, dtype=QUALITY_DTYPE).tobytes(), str(uuid.uuid4()))
+        for s in series])
+    (stored,) = store_series(session, [delivery], now, skip_unchanged=True)
     return stored
 
 
-def import_heat_csv(engine: Engine, path: str | Path, accounting_point: str) -> list[dict[str, Any]]:
+def import_heat_csv(engine: Engine, path: str | Path, accounting_point: str) -> list[SeriesRef]:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:

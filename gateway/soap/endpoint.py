@@ -99,7 +99,7 @@ async def handle_soap(request: web.Request) -> web.Response:
         soap = envelope.parse_request(data, receiver.max_bytes)
         note(operation=soap.operation)
         if soap.operation in ("sendMessage", "processMessage"):
-            return await _receive(receiver, party, soap)
+            return await _receive(receiver, party, soap, data)
         if soap.operation == "peekMessage":
             return _soap(await asyncio.to_thread(_peek, engine, party.gln))
         return await _dequeue(engine, party.gln, soap)
@@ -112,18 +112,24 @@ async def handle_soap(request: web.Request) -> web.Response:
                       status=500)
 
 
-async def _receive(receiver: Receiver, party: PartyInfo, soap: SoapRequest) -> web.Response:
-    payload = soap.payload_bytes()
+async def _receive(receiver: Receiver, party: PartyInfo, soap: SoapRequest, data: bytes) -> web.Response:
+    if soap.payload_element is None:
+        raise SoapRequestError(envelope.SOAP_NO_PAYLOAD, f"{soap.operation} carries no payload")
+    # The request exactly as received is what the pipeline reads and archives (with where its payload starts):
+    # error positions are in the sender's own bytes.
     outcome: ReceiveOutcome = await asyncio.to_thread(
-        receiver.receive, payload, authenticated_gln=party.gln, channel=CHANNEL_SOAP
+        receiver.receive, data, authenticated_gln=party.gln, channel=CHANNEL_SOAP,
+        parsed=soap.body_element.getroottree(),
     )
     note(message_id=outcome.message_id, result=outcome.result)
     if outcome.is_fault:
         details = "; ".join(
-            (f"line {e.line}, column {e.column}: " if e.line else "") + e.text for e in outcome.errors
-        )
+            (f"line {e.line}" + (f", column {e.column}" if e.column else "") + ": " if e.line else "") + e.text
+            for e in outcome.errors
+        ) + (f" ({outcome.error_count:,} errors in all; the first {len(outcome.errors)} are listed)"
+             if outcome.more_errors else "")
         return _fault(outcome.reason_code or "REJECTED", outcome.errors[0].text if outcome.errors else "rejected",
-                      status=400, identification=outcome.message_id, details=details[:20_000])
+                      status=400, identification=outcome.message_id, details=details[:200_000])
     reference = str(outcome.message_pk) if outcome.message_pk is not None else None
     if soap.operation == "processMessage":
         if outcome.ack is None:

@@ -23,6 +23,7 @@ Requests carry ``MessageContainer/Payload/<business document>``; responses carry
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ SOAP_UNKNOWN_OPERATION: Final = "SOAP.UNKNOWN_OPERATION"
 SOAP_INVALID_REQUEST: Final = "SOAP.INVALID_REQUEST"
 SOAP_MUST_UNDERSTAND: Final = "SOAP.MUST_UNDERSTAND"
 SOAP_NO_PAYLOAD: Final = "SOAP.NO_PAYLOAD"
+SOAP_INVALID_ENVELOPE: Final = "SOAP.INVALID_ENVELOPE"
+SOAP_MORE_THAN_ONE_MESSAGE: Final = "SOAP.MORE_THAN_ONE_MESSAGE"
 
 
 def _q(name: str, ns: str = B2B_NS) -> str:
@@ -136,11 +139,12 @@ def parse_request(
     operation = OPERATION_BY_REQUEST.get(qname.localname) if qname.namespace == B2B_NS else None
     if operation is None:
         raise SoapRequestError(SOAP_UNKNOWN_OPERATION, f"unknown operation element {request.tag}")
+    payload = _payload_of(request)  # first: a second message gets its own code, not the WSDL's complaint
     _validate_body(request)
     return SoapRequest(
         operation=operation,
         body_element=request,
-        payload_element=_payload_of(request),
+        payload_element=payload,
         message_domains=tuple(
             (domain.text or "").strip() for domain in request.iterfind(f"{_q('MessageDomains')}/{_q('MessageDomain')}")
         ),
@@ -151,20 +155,69 @@ def parse_request(
 
 def unwrap_business_document(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The business document in ``data``: ``data`` itself when it is a bare document, otherwise the payload of
-    a SOAP 1.2 envelope (a send/process request or a peek/process response). Raises ``XmlInputError`` for
-    unparseable input and ``SoapRequestError`` for an envelope without a payload. A document whose start tag
-    plainly names another root is returned without parsing it here: the receive pipeline parses it anyway."""
+    a SOAP 1.2 envelope, as a document of its own (see ``business_document``). Raises ``XmlInputError`` for
+    unparseable input and ``SoapRequestError`` for an envelope without exactly one payload. A document whose
+    start tag plainly names another root is returned without parsing it here."""
     if peek_root_name(data) not in (None, "Envelope"):
         return data
     root = parse_xml(data, max_bytes=max_bytes).getroot()
-    if root.tag not in (_q("Envelope", SOAP12_NS), _q("Envelope", SOAP11_NS)):
+    if not is_envelope(root):
         return data
-    body = _body_of(root)
-    for operation in body:
-        payload = _payload_of(operation) if isinstance(operation.tag, str) else None
-        if payload is not None:
-            return standalone_document(payload)
-    raise SoapRequestError(SOAP_NO_PAYLOAD, "the SOAP envelope carries no business document")
+    return standalone_document(business_document(root))
+
+
+def is_envelope_bytes(data: bytes) -> bool:
+    """Whether `data` looks like a SOAP envelope from its first start tag, without parsing it."""
+    return peek_root_name(data) == "Envelope"
+
+
+def is_envelope(root: etree._Element) -> bool:
+    """Whether `root` is a SOAP envelope (of any version: ``business_document`` refuses the wrong one)."""
+    return isinstance(root.tag, str) and etree.QName(root).localname == "Envelope"
+
+
+def business_document(envelope: etree._Element) -> etree._Element:
+    """The one business document a SOAP 1.2 envelope carries (a send/process request or a peek/process response):
+    exactly one Body, holding exactly one element, with exactly one MessageContainer whose Payload holds exactly
+    one document. Anything else raises ``SoapRequestError``: a second message must never be dropped silently."""
+    body = _body_of(envelope)
+    operations = [child for child in body if isinstance(child.tag, str)]
+    if len(operations) != 1:
+        raise SoapRequestError(SOAP_UNKNOWN_OPERATION, f"Body must hold exactly one element, found {len(operations)}")
+    payload = _payload_of(operations[0])
+    if payload is None:
+        raise SoapRequestError(SOAP_NO_PAYLOAD, "the SOAP envelope carries no business document")
+    return payload
+
+
+# A start tag from its "<" to its ">" (attribute values may hold ">", never "<"); possessive: no backtracking.
+_START_TAG: Final = re.compile(rb"""<[^\s/>]++(?:\s++[^\s=/>]++\s*+=\s*+(?:"[^"]*+"|'[^']*+'))*+\s*+/?>""")
+_MARKUP: Final = re.compile(rb"<(?:!--|!\[CDATA\[|\?|/|!)?")
+_MARKUP_END: Final = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>", b"</": b">", b"<!": b">"}
+
+
+def offset_of(data: bytes, element: etree._Element) -> int:
+    """Where `element`'s start tag begins in `data`, the bytes its tree was parsed from (a payload's place in the
+    envelope as received): the start tags are counted in document order, skipping comments, CDATA sections and
+    processing instructions."""
+    index = next(i for i, e in enumerate(element.getroottree().getroot().iter(etree.Element)) if e is element)
+    position, seen = 0, -1
+    while (markup := _MARKUP.search(data, position)) is not None:
+        token = markup.group()
+        if token == b"<":
+            seen += 1
+            if seen == index:
+                return markup.start()
+            tag = _START_TAG.match(data, markup.start())
+            if tag is None:
+                break
+            position = tag.end()
+            continue
+        end = data.find(_MARKUP_END[token], markup.end())
+        if end < 0:
+            break
+        position = end + len(_MARKUP_END[token])
+    raise ValueError("the element's start tag is not in these bytes")
 
 
 # --- response builders -----------------------------------------------------------------------------------
@@ -282,10 +335,17 @@ def _body_of(envelope: etree._Element) -> etree._Element:
             )
         raise SoapRequestError(SOAP_NOT_AN_ENVELOPE, f"root element {envelope.tag} is not a SOAP 1.2 Envelope")
     elements = [child for child in envelope if isinstance(child.tag, str)]
-    body = elements[-1] if elements else None
-    if body is None or body.tag != _q("Body", SOAP12_NS):
-        raise SoapRequestError(SOAP_NO_BODY, "the Envelope has no Body as its last element")
-    return body
+    bodies = [e for e in elements if e.tag == _q("Body", SOAP12_NS)]
+    if not bodies:
+        raise SoapRequestError(SOAP_NO_BODY, "the Envelope has no Body")
+    if len(bodies) > 1:
+        raise SoapRequestError(SOAP_INVALID_ENVELOPE,
+                               f"the Envelope holds {len(bodies)} Body elements; exactly one is allowed")
+    headers = [e for e in elements if e.tag == _q("Header", SOAP12_NS)]
+    if elements != [*headers[:1], bodies[0]] or len(headers) > 1:
+        raise SoapRequestError(SOAP_INVALID_ENVELOPE,
+                               "an Envelope holds an optional Header and then its Body, and nothing else")
+    return bodies[0]
 
 
 def _headers_of(envelope: etree._Element) -> list[etree._Element]:
@@ -296,10 +356,15 @@ def _headers_of(envelope: etree._Element) -> list[etree._Element]:
 
 
 def _payload_of(operation: etree._Element) -> etree._Element | None:
-    payload = operation.find(f"{_q('MessageContainer')}/{_q('Payload')}")
-    if payload is None:
-        return None
-    documents = [child for child in payload if isinstance(child.tag, str)]
+    """The business document of a request or response: None without one, SoapRequestError for more than one."""
+    containers = operation.findall(_q("MessageContainer"))
+    payloads = [p for c in containers for p in c.findall(_q("Payload"))]
+    documents = [child for p in payloads for child in p if isinstance(child.tag, str)]
+    if len(containers) > 1 or len(payloads) > 1 or len(documents) > 1:
+        raise SoapRequestError(
+            SOAP_MORE_THAN_ONE_MESSAGE,
+            f"{etree.QName(operation).localname} carries {len(containers)} MessageContainer(s) with {len(documents)} "
+            "document(s); exactly one message per request")
     return documents[0] if documents else None
 
 

@@ -83,6 +83,30 @@ def next_versions(session: Session, keys: list[SeriesKey]) -> list[int]:
     return result
 
 
+def latest_contents(session: Session, keys: list[SeriesKey]) -> dict[SeriesKey, tuple[bytes, bytes]]:
+    """The packed values and qualities of each key's latest stored version (keys never stored are absent)."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    rows = session.execute(
+        select(
+            col(MeteringSeriesRow.accounting_point), col(MeteringSeriesRow.product),
+            col(MeteringSeriesRow.resolution), col(MeteringSeriesRow.period_start),
+            col(MeteringSeriesRow.period_end), col(MeteringSeriesRow.version), col(MeteringSeriesRow.values),
+            col(MeteringSeriesRow.quality),
+        )
+        .where(in_values(session, col(MeteringSeriesRow.accounting_point), sorted({k.accounting_point for k in keys})),
+               col(MeteringSeriesRow.period_start).between(min(k.period_start for k in keys),
+                                                            max(k.period_start for k in keys)))
+    ).all()
+    best: dict[SeriesKey, tuple[int, bytes, bytes]] = {}
+    for row in rows:
+        key = SeriesKey(*row[:5])
+        if key in wanted and (key not in best or row[5] > best[key][0]):
+            best[key] = (int(row[5]), bytes(row[6]), bytes(row[7]))
+    return {key: (values, quality) for key, (_, values, quality) in best.items()}
+
+
 def latest_series(
     session: Session, accounting_point: str, start: datetime, end: datetime, *, as_of: datetime | None = None
 ) -> list[MeteringSeriesRow]:

@@ -59,6 +59,24 @@ class RawMessage(SQLModel, table=True):
     channel: str = Field(max_length=20)
     authenticated_party: str | None = Field(default=None, max_length=13)
     received_at: datetime = _ts(index=True)
+    # Where the business document starts in the body (a SOAP envelope archived as received); None: the body is
+    # the document.
+    payload_offset: int | None = None
+
+
+class LandedMessage(SQLModel, table=True):
+    """A pulled message stored as received, before the pipeline has read it: the pull worker commits this one
+    row and dequeues; the pipeline then receives landed messages in order and deletes each in the transaction
+    that stores it (see `gateway.receive.landing`)."""
+
+    __tablename__ = "landed_message"
+    id: int | None = _pk()
+    channel: str = Field(max_length=20)
+    authenticated_party: str = Field(max_length=13)
+    queue: str | None = Field(default=None, max_length=10)
+    reference: str | None = Field(default=None, max_length=100)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # as received, not compressed
+    landed_at: datetime = _ts()
 
 
 class MessageRecord(SQLModel, table=True):
@@ -80,7 +98,8 @@ class MessageRecord(SQLModel, table=True):
     status: str = Field(max_length=20, index=True)  # accepted | partially_accepted | rejected | parked
     level: str | None = Field(default=None, max_length=10)  # schema | process | event
     reason_code: str | None = Field(default=None, max_length=60)
-    errors: list[dict[str, Any]] | None = _json()
+    errors: list[dict[str, Any]] | None = _json()  # the first gateway.receive.MAX_ERRORS
+    error_count: int | None = None  # all errors found (None: as many as listed)
     transactions: int = 0
     ack_message_id: str | None = Field(default=None, max_length=36)
     received_at: datetime = _ts()

@@ -139,9 +139,12 @@ class ValidationHelper:
     Only for the default schema registry: the helper compiles the schema files under ``schemas/`` itself.
     """
 
-    def __init__(self, max_bytes: int, archive_level: int | None = None) -> None:
+    def __init__(self, max_bytes: int, archive_level: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """`archive_level`: also compress each valid document with zlib at this level (see `Verdicts.archived`),
-        the receiving process's next costliest step for a small document after validating it."""
+        the receiving process's next costliest step for a small document after validating it. `clock`: what
+        dates a batch's hand-over, for ANSWER_TIMEOUT_S (tests move it instead of waiting)."""
+        self._clock = clock
         self._max_bytes = max_bytes
         self._archive_level = archive_level
         self._process: subprocess.Popen[bytes] | None = None
@@ -246,7 +249,7 @@ class ValidationHelper:
             self._requests.send_bytes(frame)
         except OSError as exc:
             raise HelperGone(f"cannot send to the helper: {exc}") from exc
-        self._in_flight.append((ticket, len(frame) + 16, time.monotonic()))  # + the connection's length prefix
+        self._in_flight.append((ticket, len(frame) + 16, self._clock()))  # + the connection's length prefix
 
     def ticket(self) -> int:
         self._next_ticket += 1
@@ -255,7 +258,7 @@ class ValidationHelper:
     def _receive(self, wait: float = 0.0) -> tuple[int, list[Answer]] | None:
         """The oldest answer outstanding, waiting up to `wait` seconds for it; None if it has not arrived."""
         assert self._answers is not None
-        if self._in_flight and time.monotonic() - self._in_flight[0][2] > ANSWER_TIMEOUT_S:
+        if self._in_flight and self._clock() - self._in_flight[0][2] > ANSWER_TIMEOUT_S:
             raise HelperGone(f"no answer from the helper within {ANSWER_TIMEOUT_S:.0f} s")
         try:
             if not self._answers.poll(wait):

@@ -17,11 +17,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.receive import ACCEPTED, CHANNEL_CLI, CHANNEL_DATAHUB, DUPLICATE, ReceiveOutcome, Receiver
+from gateway.apply import TOPIC_RELEASE_PARKED
+from gateway.receive import ACCEPTED, CHANNEL_CLI, CHANNEL_DATAHUB, DUPLICATE, PARKED, ReceiveOutcome, Receiver
+from gateway.receive.landing import LandedQueue
 from gateway.store.tables import MessageRecord, MeteringSeriesRow, ParkedMessage, RawMessage, TransactionRecord
 from gateway.xml.validate_ahead import Verdicts, second_core_available
 from mappings import samples
+from outbox import HandlerRegistry
 from outbox.schema import outbox_message
+from outbox.worker import Worker
 from tests.support.databases import fresh_database_url, migrated_engine
 from tests.support.pipeline import register_parties
 
@@ -109,7 +113,7 @@ def test_group_commit_matches_one_by_one_receiving(
     for eng in (engine, second_engine):
         register_parties(eng)
     verdicts: list[object] = []
-    monkeypatch.setattr("gateway.receive.VALIDATION_HELPER_FROM", 1)
+    monkeypatch.setattr("gateway.receive.helper.VALIDATION_HELPER_FROM", 1)
     monkeypatch.setattr("gateway.xml.validate_ahead.PATIENCE_S", 60.0)  # every verdict from the helper
     original = Verdicts.issues
     monkeypatch.setattr(Verdicts, "issues", lambda self, i: verdicts.append(original(self, i)) or verdicts[-1])
@@ -131,6 +135,107 @@ def test_group_commit_matches_one_by_one_receiving(
     assert _state(second_engine) == _state(engine)
     versions = [v for p, _, v, *_ in _state(engine)["series"] if p == P[0]]
     assert sorted(versions) == [1, 1, 1, 2, 2, 3]
+    # The retry path: the parked message whose point arrived later in the stream is released by the same checks
+    # and the same commit on both sides.
+    assert _release_parked(engine) == _release_parked(second_engine) == [ACCEPTED]
+    assert _state(second_engine) == _state(engine)
+    assert sorted(_state(engine)["parked"]) == [P[2], P[3]]
+
+
+def test_landing_then_receiving_matches_one_by_one_receiving(engine: Engine, second_engine: Engine) -> None:
+    """The pull worker's path: every message landed (one row, one commit) first, then received from the landing
+    table in group commits — the same outcomes and stored state as receiving each at once, the retry path
+    included; nothing stays landed."""
+    stream = _stream()
+    for eng in (engine, second_engine):
+        register_parties(eng)
+    one_by_one = [Receiver(engine).receive(d, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB,
+                                           allow_parking=True) for d in stream]
+    receiver = Receiver(second_engine)
+    queue = LandedQueue(second_engine, receiver)
+    landed_ids = [queue.land(d, channel=CHANNEL_DATAHUB, sender=DATAHUB, reference=f"ref-{n}")
+                  for n, d in enumerate(stream)]
+    received, stuck = queue.drain()
+    receiver.close()
+    assert stuck is None and queue.waiting() == 0
+    assert [r.landed_id for r in received] == landed_ids
+    assert _summary([r.outcome for r in received]) == _summary(one_by_one)
+    assert _state(second_engine) == _state(engine)
+    assert _release_parked(engine) == _release_parked(second_engine) == [ACCEPTED]
+    assert _state(second_engine) == _state(engine)
+
+
+def test_a_landed_message_the_pipeline_fails_on_stays_landed_with_everything_after_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_parties(engine)
+    receiver = Receiver(engine)
+    queue = LandedQueue(engine, receiver)
+    for p in P[:3]:
+        queue.land(_e58(p), channel=CHANNEL_DATAHUB, sender=DATAHUB)
+    messages = [_e66([p], DAY_1) for p in P[:3]]
+    ids = [queue.land(m, channel=CHANNEL_DATAHUB, sender=DATAHUB, reference=f"e66-{n}")
+           for n, m in enumerate(messages)]
+
+    import gateway.apply as apply
+
+    real_pack = apply.pack
+
+    def failing_pack(txn: Any) -> Any:
+        if txn.accounting_point == P[1]:
+            raise RuntimeError("disk on fire")
+        return real_pack(txn)
+
+    monkeypatch.setattr(apply, "pack", failing_pack)
+    received, stuck = queue.drain()
+    assert stuck is not None and stuck.landed_id == ids[1] and "disk on fire" in str(stuck.error)
+    assert [r.outcome.result for r in received] == [ACCEPTED] * 4, "the master data and the first series"
+    assert queue.waiting() == 2, "the failing message and the one after it wait, in order"
+
+    monkeypatch.setattr(apply, "pack", real_pack)
+    received, stuck = queue.drain()
+    assert stuck is None and [r.landed_id for r in received] == ids[1:]
+    assert [r.outcome.result for r in received] == [ACCEPTED] * 2 and queue.waiting() == 0
+    receiver.close()
+
+
+def _release_parked(engine: Engine) -> list[str]:
+    """Run the release events that are due, as the outbox worker does; what each retry decided."""
+    receiver = Receiver(engine)
+    decided: list[str] = []
+    registry = HandlerRegistry()
+    registry.register(TOPIC_RELEASE_PARKED, lambda session, message: decided.append(
+        receiver.retry_parked(session, int(message.payload["parked_id"]))), consumer="gateway.parked")
+    Worker(engine, registry).drain()
+    receiver.close()
+    return decided
+
+
+def test_a_released_parked_message_ends_as_if_it_had_arrived_after_its_master_data(
+    engine: Engine, second_engine: Engine
+) -> None:
+    """retry_parked ≡ receiving the message once its master data is there: registries, transactions, series."""
+    bundle = _e66([P[0], P[1]], DAY_1)
+    for eng in (engine, second_engine):
+        register_parties(eng)
+    late = Receiver(engine)
+    assert late.receive(bundle, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB, allow_parking=True).result == PARKED
+    late.receive(_e58(P[0]), authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB)
+    assert _release_parked(engine) == [PARKED], "one of its two points is still unknown: it stays parked"
+    late.receive(_e58(P[1]), authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB)
+    assert _release_parked(engine) == [ACCEPTED]
+
+    in_order = Receiver(second_engine)
+    for data in (_e58(P[0]), _e58(P[1]), bundle):
+        in_order.receive(data, authenticated_gln=DATAHUB, channel=CHANNEL_DATAHUB, allow_parking=True)
+
+    def decided(eng: Engine) -> dict[str, Any]:
+        state = _state(eng)
+        state["events"] = [e for e in state["events"] if e != TOPIC_RELEASE_PARKED]
+        del state["parked"]
+        return state
+
+    assert decided(engine) == decided(second_engine)
 
 
 def test_plain_metering_messages_are_stored_as_one_run(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,13 +243,14 @@ def test_plain_metering_messages_are_stored_as_one_run(engine: Engine, monkeypat
     receiver = Receiver(engine)
     master_data = list(receiver.receive_many([_e58(p) for p in P], authenticated_gln=DATAHUB, channel=CHANNEL_CLI))
     assert [o.result for o in master_data] == [ACCEPTED] * len(P)
-    single_commits: list[object] = []
+    commits: list[int] = []
     original = Receiver._commit
-    monkeypatch.setattr(Receiver, "_commit", lambda self, *a, **k: single_commits.append(a) or original(self, *a, **k))
+    monkeypatch.setattr(Receiver, "_commit",
+                        lambda self, drafts, *a: commits.append(len(drafts)) or original(self, drafts, *a))
     messages = [_e66([p], day) for p in P for day in (DAY_1, DAY_2, DAY_3)]
     outcomes = list(receiver.receive_many(messages, authenticated_gln=DATAHUB, channel=CHANNEL_CLI))
     assert [o.result for o in outcomes] == [ACCEPTED] * len(messages)
-    assert single_commits == [], "every message went into the run"
+    assert commits == [len(messages)], "every message went into one run"
     with Session(engine) as s:
         assert len(s.execute(select(MeteringSeriesRow)).all()) == len(messages)
 
@@ -180,14 +286,14 @@ def test_a_run_that_loses_a_race_hands_out_each_outcome_once_it_is_durable(
 ) -> None:
     """A concurrent delivery detected at insert time rolls the run back; its messages then go one by one, and
     if that stops half-way the ones already stored have been handed out."""
-    import gateway.receive as receive_module
+    import gateway.receive.commit as commit_module
 
     register_parties(engine)
     receiver = Receiver(engine)
     for p in P:
         receiver.receive(_e58(p), authenticated_gln=DATAHUB, channel=CHANNEL_CLI)
     messages = [_e66([p], DAY_1) for p in P]
-    real_store, real_receive = receive_module.store_metering_batch, Receiver.receive
+    real_store, real_receive = commit_module.store_metering_batch, Receiver.receive
     calls = {"store": 0, "receive": 0}
 
     def racing_store(*args: Any, **kwargs: Any) -> None:
@@ -205,7 +311,7 @@ def test_a_run_that_loses_a_race_hands_out_each_outcome_once_it_is_durable(
             raise RuntimeError("database went away")
         return real_receive(self, *args, **kwargs)
 
-    monkeypatch.setattr(receive_module, "store_metering_batch", racing_store)
+    monkeypatch.setattr(commit_module, "store_metering_batch", racing_store)
     monkeypatch.setattr(Receiver, "receive", failing_third)
     handed_out: list[str] = []
     with pytest.raises(RuntimeError, match="went away"):

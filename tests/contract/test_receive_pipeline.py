@@ -20,6 +20,7 @@ from gateway.receive import (
     CHANNEL_DATAHUB,
     CHANNEL_SOAP,
     DUPLICATE,
+    MAX_ERRORS,
     PARKED,
     PARTIALLY_ACCEPTED,
     PROCESS,
@@ -213,6 +214,22 @@ def test_a_bundle_with_some_unknown_points_is_partially_accepted(receiver: Recei
     assert _count(engine, MeteringSeriesRow) == 3
 
 
+def test_a_flood_of_event_errors_is_capped_and_counted_and_the_ack_names_every_rejected_series(
+    receiver: Receiver, engine: Engine
+) -> None:
+    points = [samples.gsrn(n) for n in range(100, 250)]  # 150 series, none of their points known
+    bundle = samples.e66_message(DSO, samples.OUR_SUPPLIER_GLN, points, datetime(2026, 1, 15, tzinfo=UTC).date())
+    out = receiver.receive(bundle, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    assert (out.result, out.reason_code) == (REJECTED, "BA02")
+    assert len(out.errors) == MAX_ERRORS and out.error_count == 150 and out.to_json()["error_count"] == 150
+    assert out.ack is not None and out.ack.count(b"SeriesDetail>") // 2 == 150, "every rejected series is named"
+    with Session(engine) as s:
+        record = s.get(MessageRecord, out.message_pk)
+    assert record is not None and len(record.errors or []) == MAX_ERRORS and record.error_count == 150
+    again = receiver.receive(bundle, authenticated_gln=DSO, channel=CHANNEL_SOAP)
+    assert again.result == DUPLICATE and again.error_count == 150 and again.ack == out.ack
+
+
 def test_process_rules_refuse_wrong_senders(receiver: Receiver, engine: Engine) -> None:
     _master_data(receiver)
     body = fixture("e66-winter-day-pt15m.xml")
@@ -299,19 +316,21 @@ def test_an_end_notice_for_no_active_agreement_is_refused(receiver: Receiver, en
 def test_master_data_that_commits_while_metering_data_is_being_parked_still_releases_it(
     receiver: Receiver, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import gateway.receive.checks as checks
+
     _master_data(receiver)
-    real_known = Receiver._known
+    real_known = checks.known_points
     calls = {"n": 0}
 
     def stale_first_answer(session: Session, gsrns: object) -> set[str]:
         calls["n"] += 1  # the check's view predates the E58's commit; the park transaction's does not
         return set() if calls["n"] == 1 else real_known(session, gsrns)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Receiver, "_known", staticmethod(stale_first_answer))
+    monkeypatch.setattr(checks, "known_points", stale_first_answer)
     out = receiver.receive(fixture("e66-winter-day-pt15m.xml"), authenticated_gln=DSO, channel=CHANNEL_DATAHUB,
                            allow_parking=True)
-    monkeypatch.setattr(Receiver, "_known", staticmethod(real_known))
-    assert out.result == PARKED
+    monkeypatch.setattr(checks, "known_points", real_known)
+    assert out.result == PARKED and calls["n"] == 1, "the park step looks again itself"
     Worker(engine, build_registry(Settings(), engine)).drain()
     with Session(engine) as s:
         record = s.get(MessageRecord, out.message_pk)

@@ -82,7 +82,7 @@ def test_many_files_are_answered_in_order_and_an_internal_error_is_pinned_to_its
     # The validation helper takes part, as it does when a day's files are ingested.
     judged: list[object] = []
     original = Verdicts.issues
-    monkeypatch.setattr("gateway.receive.VALIDATION_HELPER_FROM", 4)
+    monkeypatch.setattr("gateway.receive.helper.VALIDATION_HELPER_FROM", 4)
     monkeypatch.setattr(Verdicts, "issues", lambda self, i: judged.append(original(self, i)) or judged[-1])
     points = [samples.gsrn(n) for n in range(1, 9)]
     files = []

@@ -119,7 +119,10 @@ def test_heat_import_then_rate(db: str, tmp_path: Path, capsys: pytest.CaptureFi
     code, out, _ = gateway(capsys, "heat", "import", readings, "--accounting-point", HEAT_POINT)
     assert code == 0 and "version 1" in out
     code, out, _ = gateway(capsys, "heat", "import", readings, "--accounting-point", HEAT_POINT)
-    assert code == 0 and "version 2" in out  # a re-sent reading is a new version, as for E66
+    assert code == 0 and "nothing stored" in out  # the same readings again change nothing
+    code, out, _ = gateway(capsys, "heat", "import", write(tmp_path, "heat-corrected.csv", "\n".join(rows) + "\n"),
+                           "--accounting-point", HEAT_POINT)
+    assert code == 0 and "nothing stored" in out, "whatever the file is called"
 
     code, out, _ = gateway(capsys, "rate", "--accounting-point", HEAT_POINT, "--from", "2026-03-01", "--to",
                            "2026-03-31", "--json")

@@ -1,10 +1,13 @@
 """The Datahub pull worker against the real simulator over HTTP (zeep client), on SQLite and PostgreSQL:
-peek → pipeline commit → dequeue, in order, across queues, through duplicates, faults and poison."""
+peek → land → dequeue → pipeline, in order, across queues, through duplicates, faults and poison."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +31,15 @@ from gateway.datahub_settings import DatahubConfigError, DatahubSettings, datahu
 from gateway.datahub_sim import DatahubSimulator, FaultInjector, parse_fault_rule
 from gateway.receive import ACCEPTED, DUPLICATE, PARKED, REJECTED, SCHEMA, Receiver
 from gateway.soap.datahub_client import DatahubClient
-from gateway.store.tables import AccountingPointRow, MessageRecord, MeteringSeriesRow, ParkedMessage, SalesAgreementRow
+from gateway.store.tables import (
+    AccountingPointRow,
+    LandedMessage,
+    MessageRecord,
+    MeteringSeriesRow,
+    ParkedMessage,
+    RawMessage,
+    SalesAgreementRow,
+)
 from gateway.xml.hardened import parse_xml
 from mappings import samples
 from outbox.worker import Worker
@@ -184,36 +195,54 @@ def test_the_same_message_delivered_twice_has_one_effect(serve: Serve, make_pull
     assert run.sim.queue(SUPPLIER) == []
 
 
-def test_a_failed_dequeue_is_read_again_answered_as_duplicate_and_dequeued(
+def test_a_failed_dequeue_goes_on_and_the_message_is_dequeued_when_it_is_handed_out_again(
     serve: Serve, make_puller: MakePuller, engine: Engine
 ) -> None:
     run = serve("dequeueMessage:dequeue_fault:calls=1")
+    run.sim.enqueue(SUPPLIER, e58(1))
+    run.sim.enqueue(SUPPLIER, e66([1]))
+
+    result = make_puller(run).poll_once()
+
+    assert [(p.document_type, p.result, p.dequeued) for p in result.pulled] == [
+        ("E58", ACCEPTED, True), ("E66", ACCEPTED, True)]
+    assert result.dequeue_failures == 1 and run.sim.queue(SUPPLIER) == []
+    counts = (count(engine, AccountingPointRow), count(engine, MeteringSeriesRow), count(engine, MessageRecord))
+    assert counts == (1, 1, 2) and count(engine, RawMessage) == 2, "landed once, though peeked twice"
+
+
+def test_a_message_whose_dequeue_keeps_failing_is_left_for_the_next_pass_and_answered_as_a_duplicate(
+    serve: Serve, make_puller: MakePuller, engine: Engine
+) -> None:
+    run = serve("dequeueMessage:dequeue_fault:calls=1,2")
     run.sim.enqueue(SUPPLIER, e58(1))
     run.sim.enqueue(SUPPLIER, e66([1]))
     puller = make_puller(run)
 
     first = puller.poll_once()
     assert [(p.result, p.dequeued) for p in first.pulled] == [(ACCEPTED, False)]
-    assert first.dequeue_failures == 1
+    assert first.dequeue_failures == 2
     assert len(run.sim.queue(SUPPLIER)) == 2, "the message stays in Datahub's queue"
 
     second = puller.poll_once()
     assert [(p.document_type, p.result, p.dequeued) for p in second.pulled] == [
         ("E58", DUPLICATE, True), ("E66", ACCEPTED, True)]
     counts = (count(engine, AccountingPointRow), count(engine, MeteringSeriesRow), count(engine, MessageRecord))
-    assert counts == (1, 1, 2)
-    assert run.sim.queue(SUPPLIER) == []
+    assert counts == (1, 1, 2) and count(engine, RawMessage) == 2, "a duplicate is not archived again"
+    assert count(engine, LandedMessage) == 0 and run.sim.queue(SUPPLIER) == []
 
 
 def test_5xx_answers_and_timeouts_are_retried_and_nothing_is_lost(
     serve: Serve, make_puller: MakePuller, engine: Engine
 ) -> None:
     run = serve("peekMessage:http_5xx:calls=1,2", "peekMessage:timeout:calls=5", "dequeueMessage:http_5xx:calls=2",
-                "dequeueMessage:timeout:calls=3", timeout_delay=1.0)
+                "dequeueMessage:timeout:calls=3", timeout_delay=6.0)
     for n in (1, 2, 3):
         run.sim.enqueue(SUPPLIER, e58(n))
     run.sim.enqueue(SUPPLIER, e66([1, 2, 3]))
-    result = make_puller(run, timeout=0.3).poll_once()
+    # The client gives up after 2 s, the simulator holds a timed-out answer for 6: a busy machine answers the
+    # other calls well within the 2 s.
+    result = make_puller(run, timeout=2.0).poll_once()
 
     assert [p.result for p in result.pulled] == [ACCEPTED] * 4 and result.errors == 0
     assert run.sim.faults.fired("peekMessage", "http_5xx") == 2 and run.sim.faults.fired("peekMessage", "timeout") == 1
@@ -232,9 +261,9 @@ def test_when_retries_run_out_the_pass_ends_and_the_next_one_continues(
     failed_peek = puller.poll_once()
     assert failed_peek.idle and len(failed_peek.transport_errors) == 1
     failed_dequeue = puller.poll_once()
-    assert [(p.result, p.dequeued) for p in failed_dequeue.pulled] == [(ACCEPTED, False)]
-    recovered = puller.poll_once()
-    assert [(p.result, p.dequeued) for p in recovered.pulled] == [(DUPLICATE, True)]
+    assert [(p.result, p.dequeued) for p in failed_dequeue.pulled] == [(ACCEPTED, True)]
+    assert failed_dequeue.dequeue_failures == 1, "retried once more when the next peek handed it out again"
+    assert puller.poll_once().idle
     assert count(engine, AccountingPointRow) == 1 and run.sim.queue(SUPPLIER) == []
 
 
@@ -271,20 +300,57 @@ def test_the_loop_survives_failures_backs_off_while_idle_and_stops_on_request(
     try:
         run.sim.enqueue(SUPPLIER, e58(1))
         run.sim.enqueue(SUPPLIER, e66([1]))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # generous: only a machine stalled for a minute fails this
         while run.sim.queue(SUPPLIER) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert run.sim.queue(SUPPLIER) == []
-        peeks_before = run.sim.faults.calls("peekMessage")
-        time.sleep(0.5)
+        # Bounded backoff: once idle, at most one empty peek per 0.08 s (± jitter), after a ramp from 0.01 s up
+        # to it. Eight idle peeks are waited for; they cannot have come faster than the backoff allows (a slow
+        # machine only makes them come slower).
+        started, peeks_before = time.monotonic(), run.sim.faults.calls("peekMessage")
+        while run.sim.faults.calls("peekMessage") - peeks_before < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
         idle_peeks = run.sim.faults.calls("peekMessage") - peeks_before
+        elapsed = time.monotonic() - started
     finally:
         stop.set()
-        loop.join(timeout=5)
+        loop.join(timeout=60)
     assert not loop.is_alive() and pulled == [2]
-    # Bounded backoff: at most one empty peek per 0.08 s (± jitter) once the delay has grown.
-    assert 2 <= idle_peeks <= 15
+    assert idle_peeks >= 8 and elapsed >= (idle_peeks - 4) * 0.08 * 0.9
     assert count(engine, MeteringSeriesRow) == 1
+
+
+def test_the_running_worker_receives_in_a_process_of_its_own_started_again_when_it_dies(
+    serve: Serve, make_puller: MakePuller, engine: Engine
+) -> None:
+    run = serve()
+    puller = make_puller(run, backoff_min=0.01, backoff_max=0.05)
+    receiving = puller.receiving_process()
+    assert receiving.wait_ready()
+    first = receiving.pid
+    stop = threading.Event()
+    pulled: list[int] = []
+    loop = threading.Thread(target=lambda: pulled.append(puller.run_forever(stop, receiving=receiving)))
+    loop.start()
+
+    def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 60  # generous: only a machine that stalls for a minute fails this
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert condition()
+
+    try:
+        run.sim.enqueue(SUPPLIER, e58(1))
+        until(lambda: count(engine, AccountingPointRow) == 1)
+        assert receiving.pid == first
+        os.kill(first or 0, signal.SIGKILL)
+        run.sim.enqueue(SUPPLIER, e66([1]))
+        until(lambda: count(engine, MeteringSeriesRow) == 1)
+        assert receiving.pid not in (first, None), "received by a process started again"
+    finally:
+        stop.set()
+        loop.join(timeout=60)
+    assert pulled == [2] and count(engine, LandedMessage) == 0 and run.sim.queue(SUPPLIER) == []
 
 
 def test_max_messages_limits_a_pass(serve: Serve, make_puller: MakePuller, engine: Engine) -> None:
@@ -311,8 +377,8 @@ def test_the_command_pulls_once_and_prints_a_summary(
     assert main_pull(parser.parse_args(["--once", "--endpoint", run.url]), settings) == 0
 
     summary = json.loads(capsys.readouterr().out)
-    assert summary == {"pulled": 2, "dequeued": 2, "results": {"accepted": 2}, "transport_errors": 0,
-                       "pipeline_errors": 0, "dequeue_failures": 0}
+    assert summary == {"pulled": 2, "dequeued": 2, "results": {"accepted": 2}, "recovered": 0,
+                       "transport_errors": 0, "pipeline_errors": 0, "dequeue_failures": 0}
     assert count(engine, MeteringSeriesRow) == 1
     assert main_pull(parser.parse_args(["--once"]), Settings(database_url=database_url)) == 2, "no endpoint"
     not_ours = Settings(database_url=database_url, raw={"datahub": {"our_gln": samples.OTHER_SUPPLIER_GLN}})
@@ -320,6 +386,22 @@ def test_the_command_pulls_once_and_prints_a_summary(
     assert main_pull(parser.parse_args(["--once", "--endpoint", run.url]), not_ours) == 2
     assert "not registered as one of our own GLNs" in capsys.readouterr().err
     assert len(run.sim.queue(SUPPLIER)) == 1, "nothing was pulled, so nothing was dequeued"
+
+
+def test_once_against_an_unreachable_endpoint_exits_non_zero(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    register_parties(engine)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    parser = argparse.ArgumentParser()
+    configure_pull_parser(parser)
+    settings = Settings(database_url=database_url, raw={"datahub": {
+        "our_gln": SUPPLIER, "retries": 1, "timeout_seconds": 2, "domains": ["BB01", "BB02"]}})
+    assert main_pull(parser.parse_args(["--once", "--endpoint", f"http://127.0.0.1:{port}/soap/b2b"]), settings) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pulled"] == 0 and summary["transport_errors"] == 2, "each queue tried once"
 
 
 def test_the_datahub_section_is_read_with_defaults_and_checked() -> None:

@@ -14,8 +14,8 @@ def test_demo_pulls_parks_rates_corrects_and_sends(tmp_path: Path, capsys: pytes
     assert run_demo(Settings(database_url=f"sqlite:///{tmp_path / 'gateway.db'}")) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
-    assert "duplicate: 2" in lines["pulled"] and "rejected: 1" in lines["pulled"]
-    assert "dequeue failures (re-read later): 1" in lines["pulled"]
+    assert "duplicate: 1" in lines["pulled"] and "rejected: 1" in lines["pulled"]
+    assert "dequeue failures (dequeued when handed out again): 1" in lines["pulled"]
     assert "31 metering messages waited" in lines["parked"] and "31 released" in lines["parked"]
     assert "372 series stored (12 of them on 29.3.2026 with 92 quarter hours)" in lines["metering"]
     assert "revision 2" in lines["correction"]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.xml.hardened import (
+    MAX_ATTRIBUTES,
     XML_DTD_FORBIDDEN,
     XML_EMPTY,
     XML_ENCODING,
@@ -179,3 +180,29 @@ def test_whole_corpus_and_large_inputs_stay_within_bounded_memory():
 )
 def test_the_root_name_is_read_off_the_start_tag_without_parsing(data: bytes, name: str | None) -> None:
     assert peek_root_name(data) == name
+
+
+def _attributes(n: int, value: bytes = b"1") -> bytes:
+    return b" ".join(b'a%d="%s"' % (i, value) for i in range(n))
+
+
+def test_an_element_with_more_than_the_allowed_attributes_is_refused_before_parsing() -> None:
+    assert parse_xml(b"<r " + _attributes(MAX_ATTRIBUTES) + b"/>", max_bytes=LIMIT).getroot().tag == "r"
+    with pytest.raises(XmlInputError) as refused:
+        parse_xml(b"<r>\n  <x " + _attributes(MAX_ATTRIBUTES + 1) + b"/></r>", max_bytes=LIMIT)
+    assert refused.value.code == XML_LIMIT_EXCEEDED
+    assert (refused.value.line, refused.value.column) == (2, 3) and "element x" in refused.value.text
+
+
+def test_only_real_start_tags_count_for_the_attribute_limit() -> None:
+    many_equals = _attributes(3, b"a=b=c>d" * 50)  # "=" and ">" inside quoted values
+    in_comment = b"<!-- <x " + _attributes(MAX_ATTRIBUTES + 1) + b"/> -->"
+    in_cdata = b"<![CDATA[<x " + _attributes(MAX_ATTRIBUTES + 1) + b"/>]]>"
+    text = b"=" * 500
+    document = b"<r " + many_equals + b">" + in_comment + in_cdata + text + b"</r>"
+    assert parse_xml(document, max_bytes=LIMIT).getroot().tag == "r"
+    # A comment opener inside a CDATA section does not hide the element after it.
+    trick = b"<r><![CDATA[<!--]]><x " + _attributes(MAX_ATTRIBUTES + 1) + b"/> --></r>"
+    with pytest.raises(XmlInputError) as refused:
+        parse_xml(trick, max_bytes=LIMIT)
+    assert refused.value.code == XML_LIMIT_EXCEEDED

@@ -11,6 +11,7 @@ from lxml import etree
 
 from gateway.xml.hardened import XmlInputError, parse_xml
 from gateway.xml.schemas import (
+    STREAM_FROM,
     SchemaRegistry,
     UnknownSchemaError,
     default_registry,
@@ -147,3 +148,33 @@ def test_a_payload_element_inside_a_soap_envelope_validates_in_place():
     assert payload is not None
     issues = validate(payload)
     assert [issue.code for issue in issues] == ["XSD.SCHEMAV_CVC_ENUMERATION_VALID"]
+
+
+def _with_invalid_values(count: int) -> bytes:
+    import re
+    from datetime import date
+
+    from mappings import samples
+
+    document = samples.e66_message(samples.OUR_DSO_GLN, samples.OUR_SUPPLIER_GLN, [samples.gsrn(1)], date(2026, 1, 15))
+    first = re.search(rb"<elm:OBS>.*?</elm:OBS>", document, re.DOTALL)
+    assert first is not None
+    bad = first.group(0).replace(b"<elm:QTY>", b"<elm:QTY>x") + b"\n"
+    return document[:first.start()] + b"\n" + bad * count + document[first.start():]
+
+
+def test_a_large_document_is_validated_as_a_stream_with_the_same_verdict_as_its_tree() -> None:
+    registry = default_registry()
+    few = _with_invalid_values(4_000)  # above STREAM_FROM, but only 4,000 errors: the tree is validated too
+    assert len(few) > STREAM_FROM
+    tree = parse_xml(few, max_bytes=LIMIT)
+    entry = registry.entry_for_root(tree.getroot())
+    on_the_tree = registry.validate_with(entry, tree)
+    streamed = registry.check_with(entry, tree, limit=10, document=few)
+    assert streamed.total == len(on_the_tree) == 4_000
+    assert [(i.code, i.line) for i in streamed.issues] == [(i.code, i.line) for i in on_the_tree[:10]], \
+        "a flood's listed errors are placed where the tree's validation places them"
+    assert registry.check_with(entry, tree, limit=5_000, document=few).issues == on_the_tree, \
+        "few enough errors: exactly the tree's"
+    valid = parse_xml(_with_invalid_values(0), max_bytes=LIMIT)
+    assert registry.check_with(entry, valid, limit=10, document=_with_invalid_values(0)) == ([], 0)

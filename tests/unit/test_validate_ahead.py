@@ -14,7 +14,7 @@ import pytest
 
 from gateway.xml.hardened import XmlInputError, parse_xml
 from gateway.xml.schemas import SchemaIssue, UnknownSchemaError, default_registry
-from gateway.xml.validate_ahead import CHUNK, PIPE_BYTES, ValidationHelper, Verdict, Verdicts
+from gateway.xml.validate_ahead import CHUNK, PIPE_BYTES, Answer, ValidationHelper, Verdict, Verdicts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MAX_BYTES = 200_000
@@ -142,27 +142,52 @@ def test_a_helper_still_starting_is_not_waited_for() -> None:
         helper.close()
 
 
+class _Clock:
+    """A clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_stalled_helper_is_not_waited_for_and_one_silent_too_long_is_replaced(
-    helper: ValidationHelper, monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("gateway.xml.validate_ahead.PATIENCE_S", 0.05)
-    stream = _stream(10 * CHUNK)
+    """No wall-clock assertion: how long the stream waits is read from the waits it asks for, and the helper's
+    silence is made long by moving its clock."""
+    clock = _Clock()
+    helper = ValidationHelper(MAX_BYTES, archive_level=1, clock=clock)
+    helper.wait_ready()
+    waits: list[float] = []
+    receive = helper._receive
+
+    def recorded(wait: float = 0.0) -> tuple[int, list[Answer]] | None:
+        waits.append(wait)
+        return receive(wait)
+
+    monkeypatch.setattr(helper, "_receive", recorded)
+    stream = _stream(10 * CHUNK)  # more than the pipe holds: later batches are sent while the helper is stopped
     verdicts = helper.ahead(stream, lambda data: True)
-    assert verdicts.issues(0) == []
+    assert verdicts.issues(0) == [], "the first batch is answered (the fixture's patience waits for it)"
     stalled = helper.pid or 0
     os.kill(stalled, signal.SIGSTOP)  # as if the machine gave it no time
     try:
-        started = time.monotonic()
+        monkeypatch.setattr("gateway.xml.validate_ahead.PATIENCE_S", 0.05)
+        waits.clear()
         answers = [verdicts.issues(i) for i in range(1, len(stream))]
-        assert None in answers and time.monotonic() - started < 5, "waited a little per batch, no longer"
+        assert None in answers, "validated here once the helper gave no answer"
+        waited = [w for w in waits if w > 0]
+        assert waited and all(w <= 0.05 for w in waited), "a little per wait"
+        assert len(waited) <= len(verdicts._batches), "at most once per batch, no longer"
         verdicts.close()
-        monkeypatch.setattr("gateway.xml.validate_ahead.ANSWER_TIMEOUT_S", 0.1)
-        time.sleep(0.2)
+        clock.now += 61  # silent for longer than ANSWER_TIMEOUT_S
         assert helper.ahead(stream, lambda data: True).issues(0) is None
         assert helper.pid is None, "given up on and ended"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(stalled, signal.SIGCONT)
-    monkeypatch.setattr("gateway.xml.validate_ahead.ANSWER_TIMEOUT_S", 60.0)  # a new helper takes ~0.3 s to start
     helper.wait_ready()
-    assert helper.ahead(stream, lambda data: True).issues(0) == []
+    assert helper.ahead(stream, lambda data: True).issues(0) == [], "a new helper answers"
+    helper.close()

@@ -1,7 +1,7 @@
 """Invoicing: customers, number series, invoices and credit notes, billed periods, adjustments, runs
 
 Revision ID: 0007_invoicing
-Revises: 0004_outbox_fanout
+Revises: 0005_receive_landing
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0007_invoicing'
-down_revision = '0004_outbox_fanout'
+down_revision = '0005_receive_landing'
 branch_labels = None
 depends_on = None
 

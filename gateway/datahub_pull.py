@@ -34,6 +34,7 @@ inside the pipeline's transaction that stores the N-th landed message, before it
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -100,6 +101,7 @@ class _Landing:
     queue: str | None
     peeked: PeekedMessage
     landed_id: int
+    sha256: str
     dequeued: bool = False
     failed_dequeues: int = 0
 
@@ -175,6 +177,7 @@ class DatahubPuller:
         self._dequeues = 0
         self._backlog_seen: int | None = None
         self._backlog_checked = 0
+        self._unlogged: list[dict[str, Any]] = []  # dequeues not yet written to the pull log
 
     def check_identity(self) -> None:
         """Warn early when the configured GLN is not one of ours: the pipeline would reject everything."""
@@ -207,13 +210,26 @@ class DatahubPuller:
         limit = max_messages if max_messages is not None else self.max_messages
         landings: list[_Landing] = []
         active = list(self.queues)
-        while active and len(landings) < limit:
-            for queue in list(active):
-                if len(landings) >= limit:
-                    break
-                if not self._take_one(queue, landings, result, landed):
-                    active.remove(queue)
+        try:
+            while active and len(landings) < limit:
+                for queue in list(active):
+                    if len(landings) >= limit:
+                        break
+                    if not self._take_one(queue, landings, result, landed):
+                        active.remove(queue)
+        finally:
+            self._flush_log()
         return landings
+
+    def _flush_log(self) -> None:
+        """The pass's last dequeues, which no landing carried into the pull log. Only the support log's timeline
+        reads them: a failure here is logged, never a reason to stop pulling."""
+        try:
+            self.landing.log(self._unlogged)
+            self._unlogged = []
+        except Exception:
+            log.warning("could not write %d dequeue(s) to the pull log; kept for the next landing",
+                        len(self._unlogged), exc_info=True)
 
     def _take_one(self, queue: str | None, landings: list[_Landing], result: PollResult,
                   landed: Callable[[], None] | None) -> bool:
@@ -230,14 +246,16 @@ class DatahubPuller:
         # A message whose dequeue failed is at the head of its queue still: it is landed already.
         landing = next((x for x in landings if x.peeked.ref == peeked.ref and not x.dequeued), None)
         if landing is None:
+            digest = hashlib.sha256(peeked.payload).hexdigest()
             try:
                 landed_id = self.landing.land(peeked.payload, channel=CHANNEL_DATAHUB, sender=self.datahub_gln,
-                                              queue=queue, reference=peeked.ref)
+                                              queue=queue, reference=peeked.ref, sha256=digest, log=self._unlogged)
+                self._unlogged = []
             except Exception as exc:  # nothing was committed: the message stays in Datahub's queue
                 log.exception("message %s (%s) could not be landed; it stays in the queue", peeked.ref, where)
                 result.pipeline_errors.append(f"{peeked.ref}: {type(exc).__name__}: {exc}")
                 return False
-            landing = _Landing(queue, peeked, landed_id)
+            landing = _Landing(queue, peeked, landed_id, digest)
             landings.append(landing)
             self._landings += 1
             if self.hooks.after_landing is not None:
@@ -245,6 +263,9 @@ class DatahubPuller:
             if landed is not None:
                 landed()
         landing.dequeued = self._dequeue(peeked, result)
+        self._unlogged.append({"reference": peeked.ref, "queue": queue, "sha256": landing.sha256,
+                               "event": "dequeued" if landing.dequeued else "dequeue_failed",
+                               "at": self.landing.clock()})
         if landing.dequeued:
             self._dequeues += 1
             if self.hooks.after_dequeue is not None:

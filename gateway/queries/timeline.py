@@ -2,7 +2,7 @@
 the steps nothing else records.
 
 received → validated → stored / parked → released / rejected → ACK queued → ACK dequeued (our endpoint), or
-received → … → dequeued (a Datahub pull, once the pull worker records it); queued → sent → acknowledged /
+landed → received → … → dequeued (a Datahub pull: the pull log, `datahub_pull_log`); queued → sent → acknowledged /
 rejected / dead-lettered → replayed for what we send. Derived steps carry the time of the row they come from;
 steps taken in the receive pipeline's one transaction share its time.
 """
@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.store.support_tables import MessageEvent
-from gateway.store.tables import MessageRecord, OutboundMessage, ParkedMessage, PartyQueueItem, RawMessage
+from gateway.store.tables import (
+    MessageRecord,
+    OutboundMessage,
+    ParkedMessage,
+    PartyQueueItem,
+    PullLogRow,
+    RawMessage,
+)
 from outbox.schema import outbox_delivery, outbox_message
 
 INBOUND: Final = "inbound"
@@ -111,8 +118,18 @@ def inbound_timeline(session: Session, record: MessageRecord) -> list[Step]:
                                                      "reason_code": record.reason_code}))
             if ack[1] is not None:
                 steps.append(Step(ack[1], "ack_dequeued", {"reference": ack[2]}))
+    if record.channel == "datahub":
+        steps += _pulled(session, record.sha256)
     steps += _recorded(session, INBOUND, record.id)
     return sorted(steps, key=lambda s: s.at)
+
+
+def _pulled(session: Session, sha256: str) -> list[Step]:
+    """Landed and dequeued (or not) at Datahub's end, from the pull log, for every delivery of these bytes."""
+    rows = session.execute(
+        select(PullLogRow).where(col(PullLogRow.sha256) == sha256).order_by(col(PullLogRow.at), col(PullLogRow.id))
+    ).scalars()
+    return [Step(row.at, row.event, {"reference": row.reference, "queue": row.queue}, recorded=True) for row in rows]
 
 
 def outbound_timeline(session: Session, row: OutboundMessage) -> list[Step]:

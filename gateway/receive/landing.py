@@ -22,6 +22,7 @@ registry entry, or was the same document as one that is.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import select as io_select
@@ -31,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Engine
@@ -42,7 +44,7 @@ from gateway.receive.outcomes import DUPLICATE, PARKED, REJECTED, ReceiveOutcome
 from gateway.receive.receiver import Receiver
 from gateway.runtime import settled_heap
 from gateway.store.db import make_engine
-from gateway.store.tables import LandedMessage
+from gateway.store.tables import LandedMessage, PullLogRow
 from outbox.types import utcnow
 
 log = logging.getLogger("gateway.receive.landing")
@@ -56,6 +58,7 @@ GATHER_S = 0.2
 _IDLE_LOOK_S = 1.0
 
 _TABLE = LandedMessage.__table__  # type: ignore[attr-defined]
+_LOG = PullLogRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -105,13 +108,28 @@ class LandedQueue:
         self.while_storing = while_storing
 
     def land(self, body: bytes, *, channel: str, sender: str, queue: str | None = None,
-             reference: str | None = None) -> int:
-        """Store `body` as received, committed; its landed id."""
+             reference: str | None = None, sha256: str | None = None,
+             log: Sequence[dict[str, Any]] = ()) -> int:
+        """Store `body` as received, committed; its landed id. With a `reference`, a `landed` row of the pull log
+        (`sha256`: the body's digest) and the earlier `log` rows go in the same commit."""
+        now = self.clock()
         with self.engine.begin() as connection:
             landed_id = connection.execute(insert(_TABLE).returning(_TABLE.c.id), {
                 "channel": channel, "authenticated_party": sender, "queue": queue, "reference": reference,
-                "body": body, "landed_at": self.clock()}).scalar_one()
+                "body": body, "landed_at": now}).scalar_one()
+            rows = list(log)
+            if reference is not None:
+                digest = sha256 or hashlib.sha256(body).hexdigest()
+                rows.append({"reference": reference, "queue": queue, "sha256": digest, "event": "landed", "at": now})
+            if rows:
+                connection.execute(insert(_LOG), rows)
         return int(landed_id)
+
+    def log(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Write pull-log rows (dequeues) that no landing carried, in a commit of their own."""
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(insert(_LOG), list(rows))
 
     def waiting(self) -> int:
         with Session(self.engine) as session:

@@ -79,6 +79,20 @@ class LandedMessage(SQLModel, table=True):
     landed_at: datetime = _ts()
 
 
+class PullLogRow(SQLModel, table=True):
+    """What happened to a message at Datahub's end while we pulled it: landed (in the landing's own commit),
+    dequeued or dequeue_failed (written with the next landing, or at the end of the pass: no commit of their
+    own on the pull path). Found from the registry by the digest of the bytes, which the archive keeps."""
+
+    __tablename__ = "datahub_pull_log"
+    id: int | None = _pk()
+    reference: str = Field(max_length=100, index=True)  # Datahub's DocumentReferenceNumber
+    queue: str | None = Field(default=None, max_length=10)
+    sha256: str = Field(max_length=64, index=True)
+    event: str = Field(max_length=20)  # landed | dequeued | dequeue_failed
+    at: datetime = _ts()
+
+
 class MessageRecord(SQLModel, table=True):
     """The message registry: one row per (sender, message id), with the validation result."""
 

@@ -29,6 +29,7 @@ from gateway.config import Settings
 from gateway.datahub_pull import DatahubPuller, configure_pull_parser, main_pull
 from gateway.datahub_settings import DatahubConfigError, DatahubSettings, datahub_settings
 from gateway.datahub_sim import DatahubSimulator, FaultInjector, parse_fault_rule
+from gateway.queries.timeline import inbound_timeline
 from gateway.receive import ACCEPTED, DUPLICATE, PARKED, REJECTED, SCHEMA, Receiver
 from gateway.soap.datahub_client import DatahubClient
 from gateway.store.tables import (
@@ -37,6 +38,7 @@ from gateway.store.tables import (
     MessageRecord,
     MeteringSeriesRow,
     ParkedMessage,
+    PullLogRow,
     RawMessage,
     SalesAgreementRow,
 )
@@ -209,6 +211,14 @@ def test_a_failed_dequeue_goes_on_and_the_message_is_dequeued_when_it_is_handed_
     assert result.dequeue_failures == 1 and run.sim.queue(SUPPLIER) == []
     counts = (count(engine, AccountingPointRow), count(engine, MeteringSeriesRow), count(engine, MessageRecord))
     assert counts == (1, 1, 2) and count(engine, RawMessage) == 2, "landed once, though peeked twice"
+    # The support log's timeline of the first message: landed, its dequeue refused, landed no more, dequeued.
+    with Session(engine) as s:
+        first = s.execute(select(MessageRecord).where(col(MessageRecord.document_type) == "E58")).scalar_one()
+        steps = [step.kind for step in inbound_timeline(s, first)]
+        logged = s.execute(select(col(PullLogRow.event)).order_by(col(PullLogRow.id))).scalars().all()
+    assert [k for k in steps if k in ("landed", "dequeue_failed", "dequeued")] == [
+        "landed", "dequeue_failed", "dequeued"]
+    assert logged == ["landed", "dequeue_failed", "dequeued", "landed", "dequeued"]
 
 
 def test_a_message_whose_dequeue_keeps_failing_is_left_for_the_next_pass_and_answered_as_a_duplicate(

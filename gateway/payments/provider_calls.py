@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -64,6 +64,8 @@ log = logging.getLogger("gateway.payments.provider")
 
 ClientFactory = Callable[[str], ProviderClient]  # provider account → a client authenticated as it
 FULL_SERVICE = "full_service"
+# A new job's status comes from the receipt, not from an update: any update of the provider is newer.
+NO_UPDATE_YET = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class WaitingForJob(RuntimeError):
@@ -180,7 +182,7 @@ def make_job_call(clients: ClientFactory, config: ProviderSettings) -> ExternalC
         session.add(ProviderJobRow(
             invoice_id=payload["invoice_id"], entity_id=payload["entity"], account=str(payload["provider_account"]),
             billcode=receipt.billcode, jobtype=int(receipt.jobtype), jobid=receipt.jobid, channel=channel,
-            provider_status=receipt.status.value, status_at=now, created_at=now, updated_at=now))
+            provider_status=receipt.status.value, status_at=NO_UPDATE_YET, created_at=now, updated_at=now))
         log.info("invoice %s: provider job %s (%s, %s)", payload["number"], receipt.jobid,
                  "created" if receipt.created else "already there", receipt.status.value)
 

@@ -133,6 +133,13 @@ class _Importer:
         self.seen: set[tuple[str, str]] = set()
         self.pending: list[_Pending] = []
         self.requests: list[dict[str, Any]] = []
+        self.accounts: dict[str, tuple[str, AccountStatus]] = {}  # as delivered → compact, ours or not
+
+    def _account(self, delivered: str) -> tuple[str, AccountStatus]:
+        known = self.accounts.get(delivered)
+        if known is None:  # a file has one account or a few: classify each once
+            known = self.accounts[delivered] = (compact_account(delivered), classify_account(delivered, self.own))
+        return known
 
     def run(self) -> ImportResult:
         row = BankFileRow(name=self.bank.name[:300], sha256=self.result.sha256, size=len(self.data),
@@ -161,7 +168,7 @@ class _Importer:
     def _decide(self, batch: list[BankEntry]) -> None:
         if not batch:
             return
-        accounts = [compact_account(e.account) for e in batch]
+        accounts = [self._account(e.account)[0] for e in batch]
         stored = self._stored_keys({(a, e.entry_ref[:100]) for a, e in zip(accounts, batch, strict=True)})
         self._look_up_invoices([(a, e) for a, e in zip(accounts, batch, strict=True)
                                 if not e.reversal and e.credit_debit is CreditDebit.CREDIT])
@@ -173,7 +180,7 @@ class _Importer:
                 continue
             self.seen.add(key)
             entity = self.own.get(account)
-            status = classify_account(entry.account, self.own)
+            status = self._account(entry.account)[1]
             if entry.reversal and entry.credit_debit is CreditDebit.DEBIT and status is AccountStatus.OURS:
                 self._flush()  # the original may be waiting in this batch
                 pending = self._reverse(entry, account, entity)

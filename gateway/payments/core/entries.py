@@ -8,10 +8,10 @@ except through ``source_format``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 
 from gateway.billing.core.reference import parse_reference
 

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = [
     "bench.bench_outbox", "bench.bench_ingest", "bench.bench_pull", "bench.bench_rating", "bench.bench_rating_e2e",
-    "bench.bench_startup", "bench.bench_billing",
+    "bench.bench_startup", "bench.bench_billing", "bench.bench_payments",
 ]
 
 

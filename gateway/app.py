@@ -21,6 +21,8 @@ from gateway.access.guard import install_guard
 from gateway.access_log import access_log_middleware
 from gateway.api import api_app
 from gateway.config import Settings, safe_database_url
+from gateway.payments.settings import provider_settings
+from gateway.payments.webhook import add_webhook_route
 from gateway.receive import Receiver
 from gateway.soap.endpoint import SOAP_PATH, add_routes
 from gateway.soap.http_checks import soap_request_checks
@@ -98,6 +100,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     add_routes(app, app[ENGINE], Receiver(app[ENGINE], max_bytes=settings.max_message_bytes), settings.public_url)
+    add_webhook_route(app, app[ENGINE], provider_settings(settings))  # signed by the provider, not a user
     install_guard(app, app[ENGINE], settings.raw)  # every route denies by default; see gateway/access/guard.py
     app.add_subapp("/api", api_app(app[ENGINE]))
     app.add_subapp("/support", support_app(app[ENGINE]))

@@ -10,6 +10,8 @@ from gateway.billing.handlers import register_billing_handlers
 from gateway.config import Settings
 from gateway.events import PARKED_RELEASE, RELEASE_PARKED
 from gateway.outbound import register_datahub_send
+from gateway.payments.provider_calls import register_provider_calls
+from gateway.payments.settings import provider_settings
 from gateway.rating.handlers import register_rating_handlers
 from gateway.receive import Receiver
 from outbox import HandlerRegistry, OutboxMessage
@@ -26,4 +28,5 @@ def build_registry(settings: Settings, engine: Engine) -> HandlerRegistry:
     register_datahub_send(registry, settings)  # only when [datahub] names an endpoint
     register_rating_handlers(registry, engine, settings)
     register_billing_handlers(registry, engine, settings)
+    register_provider_calls(registry, provider_settings(settings))  # only when [payment_provider] names a base_url
     return registry

@@ -14,11 +14,9 @@ emitted, and that the bootstrap serves exactly these consumers.
 The key: each consumer handles the messages of one key in enqueue order, one at a time, and a dead letter holds
 back only its own key for its own consumer (`outbox.worker`). `None` means no order.
 
-Not emitted until a consumer needs them: customer changes (`masterdata.customer`, for the support log),
+Not emitted until a consumer needs them: customer changes (`masterdata.customer`, for the support log) and
 Datahub's ACKs of our messages (`outbound.acknowledged`; the receive pipeline records them on the outbound
-message in the same transaction) and released invoices and credit notes (`invoice.released`,
-`credit_note.released`, for the payment-provider integration). Declare the topic and its consumer here when
-that consumer is built.
+message in the same transaction). Declare the topic and its consumer here when that consumer is built.
 """
 
 from __future__ import annotations
@@ -150,6 +148,35 @@ class FinalInvoiceDue(TypedDict):
     reason: str | None
 
 
+class DocumentReleased(TypedDict):
+    """An issued invoice or credit note (``gateway.billing.issuing.release_payload``)."""
+
+    invoice_id: int
+    kind: str  # invoice | credit_note
+    entity: str
+    number: str
+    reference: str  # national
+    reference_rf: str
+    payment_reference: str  # the one the payer is asked to use (the provider job's billcode)
+    total_excl_vat: str
+    total_vat: str
+    total: str
+    currency: str
+    invoice_date: str
+    due_date: str
+    customer_id: int
+    customer_type: str  # consumer | business
+    channel: str
+    provider_account: str | None  # from the catalogue's legal entity at release
+    provider_mode: str | None  # print_only | full_service
+    original_invoice_id: int | None
+    final: bool
+
+
+class ProviderRequestQueued(TypedDict):
+    request_id: int  # a provider_request row: a payment report or a reminder / collection hand-over
+
+
 # -- topics -----------------------------------------------------------------------------------------------------
 METERING_RECEIVED: Final[Topic[MeteringReceived]] = Topic(
     "metering.received", MeteringReceived,
@@ -177,9 +204,18 @@ FINAL_INVOICE_DUE: Final[Topic[FinalInvoiceDue]] = Topic(
     "billing.final_invoice", FinalInvoiceDue,
     key="final:<accounting point> (delayed with not_before; retried daily until six weeks after the end)")
 
+INVOICE_RELEASED: Final[Topic[DocumentReleased]] = Topic(
+    "invoice.released", DocumentReleased, key="<entity>:<invoice number>")
+CREDIT_NOTE_RELEASED: Final[Topic[DocumentReleased]] = Topic(
+    "credit_note.released", DocumentReleased, key="<entity>:<credit note number>")
+PROVIDER_REQUEST: Final[Topic[ProviderRequestQueued]] = Topic(
+    "payments.provider_request", ProviderRequestQueued,
+    key="invoice:<invoice id>: one invoice's payment reports and hand-overs in order")
+
 TOPICS: Final[tuple[Topic[Any], ...]] = (
     METERING_RECEIVED, PRICES_IMPORTED, RATING_RERATE, ACCOUNTING_POINT_CHANGED, AGREEMENT_CHANGED,
-    RELEASE_PARKED, DATAHUB_SEND, RATING_REVISED, FINAL_INVOICE_DUE,
+    RELEASE_PARKED, DATAHUB_SEND, RATING_REVISED, FINAL_INVOICE_DUE, INVOICE_RELEASED, CREDIT_NOTE_RELEASED,
+    PROVIDER_REQUEST,
 )
 
 # -- consumers --------------------------------------------------------------------------------------------------
@@ -207,9 +243,20 @@ BILLING_AGREEMENT_ENDED: Final = Consumer(
 BILLING_FINAL_INVOICE: Final = Consumer(
     "billing.final-invoice", FINAL_INVOICE_DUE, "issues the final invoice of an ended agreement")
 
+PROVIDER_JOBS: Final = Consumer(
+    "payments.provider-jobs", INVOICE_RELEASED,
+    "creates the invoice's job at the payment provider (POST /jobs, an external call; billcode = the reference)")
+PROVIDER_CREDIT_NOTES: Final = Consumer(
+    "payments.provider-credit-notes", CREDIT_NOTE_RELEASED,
+    "reports the credit note against the original invoice's job (POST /jobs/payment, an external call)")
+PROVIDER_REQUESTS: Final = Consumer(
+    "payments.provider-requests", PROVIDER_REQUEST,
+    "sends a queued payment report (POST /jobs/payment) or reminder / collection hand-over (POST /jobs)")
+
 CONSUMERS: Final[tuple[Consumer, ...]] = (
     PARKED_RELEASE, DATAHUB_SENDER, RERATE_ON_METERING, RERATE_ON_PRICES, RERATE_PERIOD, RERATE_ON_MASTER_DATA,
-    RERATE_ON_AGREEMENT, BILLING_CORRECTIONS, BILLING_AGREEMENT_ENDED, BILLING_FINAL_INVOICE,
+    RERATE_ON_AGREEMENT, BILLING_CORRECTIONS, BILLING_AGREEMENT_ENDED, BILLING_FINAL_INVOICE, PROVIDER_JOBS,
+    PROVIDER_CREDIT_NOTES, PROVIDER_REQUESTS,
 )
 
 

@@ -24,7 +24,7 @@ from outbox.core import (
     enqueue,
     enqueue_many,
 )
-from outbox.external import ExternalCall
+from outbox.external import ExternalCall, PermanentFailure
 from outbox.registry import HandlerRegistry
 from outbox.schema import metadata
 
@@ -42,6 +42,7 @@ __all__ = [
     "NoConsumerError",
     "OutboxMessage",
     "OutboxSettings",
+    "PermanentFailure",
     "enqueue",
     "enqueue_many",
     "metadata",

@@ -21,6 +21,10 @@ message** (Datahub refuses a message id it already has; the payment provider ded
 `message.calls > 1` tells the call that an earlier one may have landed. `max_duration` is the longest one call
 can take, client-side retries and their waits included; a worker refuses to start when it is not shorter than
 the lease, so that a call has always ended before another worker can take the delivery over.
+
+A call that learns the far side refused the request for good (an HTTP 4xx) raises :class:`PermanentFailure`:
+the delivery is dead-lettered at once with that message instead of being retried on the schedule (a replay
+after the cause is fixed calls again).
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ if TYPE_CHECKING:
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
+
+
+class PermanentFailure(Exception):
+    """Raised by a call (or a handler) whose request will never succeed as it is: dead letter now, no retry."""
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 
 from outbox.clock import DATABASE_CLOCK, Clock
 from outbox.core import DEAD, DONE, PENDING, PROCESSING, OutboxMessage, OutboxSettings
-from outbox.external import ExternalCall
+from outbox.external import ExternalCall, PermanentFailure
 from outbox.inbox import already_processed, record_processed
 from outbox.registry import HandlerRegistry
 from outbox.schema import outbox_delivery, outbox_message
@@ -356,7 +356,7 @@ class Worker:
     @_transient_db
     def _fail(self, message: OutboxMessage, exc: BaseException) -> Outcome:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
-        dead = message.attempts >= message.max_attempts
+        dead = message.attempts >= message.max_attempts or isinstance(exc, PermanentFailure)
         with Session(self.engine) as session, session.begin():
             now = self._now(session)
             result = session.execute(

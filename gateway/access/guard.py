@@ -81,6 +81,8 @@ def _fixed_rule(request: web.Request) -> str | None:
     path = request.path
     if method == "GET" and path in ("/health", "/metrics", "/api/openapi.json"):
         return _PUBLIC
+    if path == "/webhooks/payment-provider" and method == "POST":
+        return _SELF_AUTHENTICATED  # the provider: the body's signature is checked by gateway.payments.webhook
     if path == "/soap/b2b":
         if method == "POST":
             return _SELF_AUTHENTICATED  # market parties: token or certificate checked by the SOAP endpoint

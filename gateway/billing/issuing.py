@@ -26,9 +26,10 @@ from sqlmodel import col
 
 from gateway.billing.core.compose import issue
 from gateway.billing.core.finvoice import FinvoiceInvalid, validated_finvoice
-from gateway.billing.core.model import Document
+from gateway.billing.core.model import Document, DocumentKind
 from gateway.billing.core.numbers import NumberSeries
 from gateway.billing.core.serialize import document_to_json
+from gateway.events import CREDIT_NOTE_RELEASED, INVOICE_RELEASED, DocumentReleased
 from gateway.rating.core.catalogue import LegalEntity
 from gateway.store.billing_tables import (
     BilledPeriodRow,
@@ -107,7 +108,7 @@ def lock_series(session: Session, entity: LegalEntity) -> InvoiceSeriesRow:
     return row
 
 
-def release_payload(row: dict[str, Any], entity: LegalEntity, doc: Document) -> dict[str, Any]:
+def release_payload(row: dict[str, Any], entity: LegalEntity, doc: Document) -> DocumentReleased:
     provider = entity.payment_provider
     return {
         "invoice_id": row["id"], "kind": row["kind"], "entity": row["entity_id"], "number": row["number"],
@@ -206,4 +207,11 @@ def issue_drafts(
     insert_rows(session, InvoiceLineRow.__table__, lines)  # type: ignore[attr-defined]
     # IntegrityError (uq_billed_period) when another transaction billed one of these periods first.
     insert_rows(session, BilledPeriodRow.__table__, billed)  # type: ignore[attr-defined]
+    # The payment-provider integration sends each released document on (gateway.payments.provider_calls).
+    released = {kind: [(release_payload(row, entity, doc), f"{entity.id}:{row['number']}")
+                       for _, row, doc in stored if row["kind"] == kind.value] for kind in DocumentKind}
+    if released[DocumentKind.INVOICE]:
+        INVOICE_RELEASED.emit_many(session, released[DocumentKind.INVOICE])
+    if released[DocumentKind.CREDIT_NOTE]:
+        CREDIT_NOTE_RELEASED.emit_many(session, released[DocumentKind.CREDIT_NOTE])
     return issued, refused

@@ -9,6 +9,12 @@ import outbox
 
 
 def all_metadata() -> list[MetaData]:
-    from gateway.store import billing_tables, rating_tables, support_tables, tables  # noqa: F401  - registers tables
+    from gateway.store import (  # noqa: F401  - registers tables
+        billing_tables,
+        payments_tables,
+        rating_tables,
+        support_tables,
+        tables,
+    )
 
     return [outbox.metadata, SQLModel.metadata]

@@ -35,6 +35,7 @@ from gateway.store.billing_tables import (
     InvoiceSeriesRow,
 )
 from gateway.store.rating_tables import RatingResult
+from outbox.schema import outbox_message
 from tests.support.billing_store import APRIL, MARCH, add_billable_point
 from tests.support.rating_store import DEMO_CATALOGUE
 
@@ -73,6 +74,8 @@ def test_a_run_bills_one_invoice_per_customer_and_entity_with_gapless_numbers(lo
         customers = {c.id: c for c in s.execute(select(BillingCustomerRow)).scalars()}
         lines = list(s.execute(select(InvoiceLineRow)).scalars())
         ratings = {r.id: r for r in s.execute(select(RatingResult)).scalars()}
+        released = s.execute(select(outbox_message.c.topic, outbox_message.c.payload).where(
+            outbox_message.c.topic == "invoice.released")).all()
     assert len(customers) == 2 and {c.customer_type for c in customers.values()} == {"consumer", "business"}
     assert all(c.business_id in (None, "2077474-0") for c in customers.values())
     first = retail[0]
@@ -91,6 +94,8 @@ def test_a_run_bills_one_invoice_per_customer_and_entity_with_gapless_numbers(lo
         source = rating.lines[line.priced_line_index]
         assert (source["amount"], source["component"]) == (line.amount, line.component)
         assert line.rating_revision == rating.revision
+    assert sorted(p["number"] for _, p in released) == ["100000001", "100000002", "200000001", "200000002"]
+    assert {p["provider_mode"] for _, p in released} == {"print_only", "full_service"}
 
 
 def test_running_again_creates_nothing_and_a_dry_run_numbers_and_stores_nothing(loaded: Engine) -> None:

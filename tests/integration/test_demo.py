@@ -22,6 +22,9 @@ def test_demo_pulls_parks_rates_corrects_and_sends(tmp_path: Path, capsys: pytes
     assert "ACK BA01 -> accepted" in lines["outbound"]
     assert "0 dead letters" in lines["outbox"]
     assert out.count("€ excl. VAT") == 12
+    assert "ropo-retail-0001 12" in lines["provider"] and "each stored once" in lines["statuses"]
+    assert "9 allocated, 1 unmatched" in lines["bank"] and "invalid_reference" in out
+    assert "reminder(s) with fee" in lines["dunning"] and "unmatched queue: 1 items" in out
     _the_demo_invoices_are_valid_and_complete(out, tmp_path / "demo" / "invoices")
 
 

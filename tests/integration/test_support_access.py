@@ -36,6 +36,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): PUBLIC,
     ("POST", "/soap/b2b"): PARTY,
     ("GET", "/soap/b2b"): DENIED,  # without ?wsdl; with it the WSDL is public (checked separately)
+    ("POST", "/webhooks/payment-provider"): PARTY,  # the provider signs its batches; a user's token is no signature
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/api/accounting-points"): READ,
     ("GET", "/api/accounting-points/{gsrn}"): READ,

@@ -94,10 +94,13 @@ def test_consumer_and_topic_names_are_unique() -> None:
 
 def test_the_bootstrap_serves_exactly_the_declared_consumers() -> None:
     engine = make_engine("sqlite://")
-    with_datahub = Settings(database_url="sqlite://", raw={"datahub": {"endpoint": "http://127.0.0.1:9/"}})
-    assert build_registry(with_datahub, engine).subscriptions() == subscriptions()
+    with_both = Settings(database_url="sqlite://", raw={"datahub": {"endpoint": "http://127.0.0.1:9/"},
+                                                        "payment_provider": {"base_url": "http://127.0.0.1:9/"}})
+    assert build_registry(with_both, engine).subscriptions() == subscriptions()
     without = build_registry(Settings(database_url="sqlite://"), engine).subscriptions()
-    assert set(subscriptions()) - set(without) == {"gateway.datahub_send"}, "only the send needs an endpoint"
+    assert set(subscriptions()) - set(without) == {
+        "gateway.datahub_send", "payments.provider-jobs", "payments.provider-credit-notes",
+        "payments.provider-requests"}, "only the sends need an endpoint"
     engine.dispose()
 
 

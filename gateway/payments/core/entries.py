@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 
 from gateway.billing.core.reference import parse_reference
 
@@ -43,7 +44,7 @@ class RemittancePart:
 
     @property
     def reference(self) -> str | None:
-        return parse_reference(self.reference_text) if self.reference_text else None
+        return _parse_reference(self.reference_text) if self.reference_text else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +100,14 @@ class BankEntry:
         """The compact references whose check digits hold, in the order given, without repeats."""
         seen: dict[str, None] = {}
         for text in self.reference_texts():
-            compact = parse_reference(text)
+            compact = _parse_reference(text)
             if compact is not None:
                 seen.setdefault(compact, None)
         return tuple(seen)
+
+
+# Allocation asks an entry for its references several times; the check digit is computed once per text.
+_parse_reference = lru_cache(maxsize=4096)(parse_reference)
 
 
 def reference_candidates(text: str) -> tuple[str, ...]:

@@ -9,7 +9,8 @@ Lifecycle (DOMAIN §5.1; the provider's own process, so configuration of the sim
   the reminder fee added and a new due date ``reminder_term_days`` later; unpaid ``collection_after_days``
   after that it is handed over to ``Collection`` (business 7 / consumer 14 days by default);
 * print only (300): the provider only delivers; reminders (type 1) and collection (type 2) come as separate
-  jobs with the same ``billcode`` and move the case on at once;
+  jobs with the same ``billcode`` and move the case on at once (a print-only reminder adds no fee here: the
+  invoicing party charges its own fee on its next invoice);
 * paid in full (payments reported with ``POST /jobs/payment``, or a debtor paying the provider) → ``Paid``.
 
 A job's identity is (account, billcode, job type): a repeated ``POST /jobs`` returns the existing job with
@@ -306,7 +307,8 @@ class ProviderSimulator:
             self._emit(case, now, JobStatus.COLLECTION)
 
     def _remind(self, case: Case, at: datetime) -> None:
-        case.fees += self.lifecycle.reminder_fee[case.customertype]
+        if case.full_service:  # print only: the fee is ours, charged on the customer's next invoice
+            case.fees += self.lifecycle.reminder_fee[case.customertype]
         case.reminder_due = _local_day(at) + timedelta(days=self.lifecycle.reminder_term_days)
         self._emit(case, at, JobStatus.REMINDER)
         if case.full_service:

@@ -54,6 +54,7 @@ class Scenario:
     tokens: dict[str, str] = field(default_factory=dict)  # role → bearer token
     ids: dict[str, str] = field(default_factory=dict)  # name → message log id (in-N, out-N, …)
     rating_id: int = 0  # the first rating of March (revision 1)
+    revised_rating_id: int = 0  # March re-rated after the late correction (revision 2)
     dead_letter_id: int = 0
     invoices: dict[str, int] = field(default_factory=dict)  # retail, distribution, *-credit-note, *-corrected
     run_id: int = 0
@@ -163,7 +164,8 @@ def _bill_and_correct(engine: Engine, scenario: Scenario, pulled: Callable[[str,
             outbox_message.c.topic == "metering.received",
             outbox_message.c.payload["message_pk"].as_integer() == int(scenario.ids["e66-late"][3:]))).scalar_one()
         revised = rerate(s, POINT, MONTH, NEXT_MONTH, cause=f"metering.received:{event}")
-        assert revised is not None and revised.revision == 2
+        assert revised is not None and revised.revision == 2 and revised.id is not None
+        scenario.revised_rating_id = revised.id
         done = correct_billed_period(s, POINT, MONTH, NEXT_MONTH, invoice_date=date(2026, 4, 23))
     assert [d["action"] for d in done] == ["credit note and corrected invoice"] * 2, done
     with Session(engine) as s:

@@ -166,6 +166,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "adjustment": ("Oikaisu tai lisäveloitus", "Adjustment"),
     "message_log": ("Viestiloki", "Message log"),
     "eur_per_month": ("€/kk", "€/month"),
+    "unit_day": ("pv", "days"),
+    "language": ("Kieli", "Language"),
     "eur_per_kw_month": ("€/kW/kk", "€/kW a month"),
     "not_in_document": ("Tapahtumaa ei löytynyt sanomasta.", "The transaction is not in this document."),
 }

@@ -28,6 +28,7 @@ from sqlalchemy import func, select, tuple_, union
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from gateway.billing.service import STATUSES as INVOICE_STATUSES
 from gateway.queries.pagination import BadQuery, Page, decode_cursor, encode_cursor
 from gateway.store.billing_tables import InvoiceLineRow, InvoiceRow
 from gateway.store.rating_tables import CatalogueVersion, SpotPriceImport
@@ -287,6 +288,8 @@ def _invoices(session: Session, f: MessageFilter, cursor: Any, limit: int) -> li
     """Released invoices and credit notes: what invoicing sent out (to the customer, through the provider)."""
     if f.transaction_id or f.party:
         return []  # an invoice has no Datahub transaction, and its recipient is a customer, not a market party
+    if f.status and f.status not in INVOICE_STATUSES:
+        return []  # e.g. "rejected": no invoice has it, so no need to scan them for it
     kinds = [k for k, v in INVOICE_TYPES.items() if v == f.document_type] if f.document_type else None
     if kinds == []:
         return []

@@ -126,6 +126,7 @@ SEARCH_INDEXES = (
 # is often all a customer has, without the entity (the unique (entity, number) index starts with the entity).
 INVOICE_INDEXES = (
     Index("ix_invoice_released_id", _invoices.c.released_at, _invoices.c.id),
+    Index("ix_invoice_status_released", _invoices.c.status, _invoices.c.released_at, _invoices.c.id),
     Index("ix_invoice_number", _invoices.c.number),
     Index("ix_invoice_reference", _invoices.c.reference),
     Index("ix_invoice_run", _invoices.c.run_id),

@@ -17,6 +17,7 @@ depends_on = None
 # (table, index, columns), as declared in gateway/store/support_tables.py (INVOICE_INDEXES).
 INVOICE_INDEXES = [
     ("invoice", "ix_invoice_released_id", ["released_at", "id"]),
+    ("invoice", "ix_invoice_status_released", ["status", "released_at", "id"]),
     ("invoice", "ix_invoice_number", ["number"]),
     ("invoice", "ix_invoice_reference", ["reference"]),
     ("invoice", "ix_invoice_run", ["run_id"]),

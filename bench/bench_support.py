@@ -3,7 +3,9 @@ messages (default 1,000,000), against a primary-key lookup measured in the same 
 
 The archive is written in bulk with COPY (not through the pipeline): raw bodies, registry rows, one transaction
 and one hourly metering series per message, spread over a year, 50 senders and N/5 accounting points, with some
-rejected and parked messages, and recorded ratings that list their series, for the lineage query.
+rejected and parked messages, and recorded ratings that list their series, for the lineage query; then invoices
+(N/10, four lines each, released over the year) of which those of the sampled ratings bill them, for the full
+lineage of one invoice: its lines, their rating, the rating's metering versions and their messages.
 
     python -m bench.bench_support [--messages 1000000] [--repeat 200]
 
@@ -27,7 +29,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bench.common import POSTGRES_URL, fresh_database, print_table
-from gateway.queries import lineage
+from gateway.queries import invoices, lineage
 from gateway.queries.messages import MessageFilter, search_messages
 from gateway.store.db import make_engine
 from gateway.store.migrate import upgrade
@@ -101,7 +103,9 @@ def generate(url: str, n: int, seed: int = 7) -> dict[str, Any]:
         "inputs", "cause", "created_at"],
         ((r + 1, point, first, end, 1, "[]", "[]", "0.00", "0.00", json.dumps({"metering": ids}), "bench",
           START) for r, (point, first, end, ids) in enumerate(ratings.values())))
-    for table in ("raw_message", "message_registry", "transaction_registry", "metering_series", "rating_result"):
+    invoice_ids = _invoices(connection, rng, n, points, list(ratings.values()))
+    for table in ("raw_message", "message_registry", "transaction_registry", "metering_series", "rating_result",
+                  "billing_customer", "invoice", "invoice_line"):
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
     connection.commit()
@@ -117,7 +121,66 @@ def generate(url: str, n: int, seed: int = 7) -> dict[str, Any]:
         "days": [START.date() + timedelta(days=rng.randrange(365)) for _ in range(500)],
         "lineage": [f"in-{i + 1}" for i in samples],
         "pks": [rng.randrange(1, n + 1) for _ in range(500)],
+        "invoices": invoice_ids,
+        "references": [_reference(rng.randrange(1, max(n // 10, len(ratings)) + 1)) for _ in range(500)],
     }
+
+
+def _reference(sequence: int) -> str:
+    from gateway.billing.core.numbers import invoice_references
+
+    return invoice_references(f"10{sequence:07d}")[0]
+
+
+LINES_PER_INVOICE = 4
+FINVOICE = b"<Finvoice Version=\"3.0\"/>"  # the bytes are not read by the queries measured
+
+
+def _invoices(connection: Any, rng: random.Random, n: int, points: int,
+              ratings: list[tuple[str, date, date, list[list[int]]]]) -> list[int]:
+    """N/10 released invoices of one entity with four lines each; the first ones bill the sampled ratings (so
+    their lineage reaches metering versions and messages). Returns the ids of those."""
+    count = max(n // 10, len(ratings))
+    customers = max(points // 2, 1)
+    _copy(connection, "billing_customer", [
+        "id", "customer_key", "source", "name", "customer_type", "street", "postcode", "city", "country", "channel",
+        "created_at", "updated_at"],
+        ((c + 1, f"bench:{c}", "own", f"Asiakas {c}", "consumer", "Katu 1", "00100", "Helsinki", "FI", "paper",
+          START, START) for c in range(customers)))
+    released = sorted(START + timedelta(seconds=rng.randrange(365 * 86400)) for _ in range(count))
+    document = json.dumps({"format": "bench"})
+
+    def invoice_rows() -> Any:
+        for k in range(count):
+            sequence = k + 1
+            national = _reference(sequence)
+            month = released[k].date().replace(day=1)
+            yield (sequence, "retail", "invoice", f"10{sequence:07d}", sequence, "issued", "unpaid",
+                   rng.randrange(customers) + 1, "consumer", "paper", month, (month + timedelta(days=32)).replace(
+                       day=1), released[k].date(), released[k].date() + timedelta(days=14), national, f"RF00{national}",
+                   "EUR", "100.00", "25.50", "125.50", "0.00", False, document, FINVOICE, "0" * 64, released[k],
+                   released[k], released[k])
+
+    _copy(connection, "invoice", [
+        "id", "entity_id", "kind", "number", "sequence", "status", "payment_status", "customer_id", "customer_type",
+        "channel", "period_start", "period_end", "invoice_date", "due_date", "reference", "reference_rf", "currency",
+        "total_excl_vat", "total_vat", "total", "paid_amount", "final", "document", "finvoice", "finvoice_sha256",
+        "created_at", "issued_at", "released_at"], invoice_rows())
+
+    def line_rows() -> Any:
+        for k in range(count):
+            rated = k < len(ratings)
+            point = ratings[k][0] if rated else gsrn(rng.randrange(points) + 1)
+            for position in range(1, LINES_PER_INVOICE + 1):
+                yield (k * LINES_PER_INVOICE + position, k + 1, position, f"line {position}", point, "EM-KIINTEA",
+                       "energy", "100.000", "kWh", "0.25", "25.00", "25.5", "electricity_sales", "[]",
+                       k + 1 if rated else None, 1 if rated else None, position - 1 if rated else None)
+
+    _copy(connection, "invoice_line", [
+        "id", "invoice_id", "position", "description", "accounting_point", "product_code", "component", "quantity",
+        "unit", "unit_price", "amount", "vat_rate", "vat_kind", "flags", "rating_result_id", "rating_revision",
+        "priced_line_index"], line_rows())
+    return list(range(1, len(ratings) + 1))
 
 
 def _measure(session: Session, repeat: int, query: Callable[[int], object]) -> tuple[float, float]:
@@ -159,8 +222,12 @@ def run(n: int, repeat: int) -> None:
                  lambda k: search_messages(s, MessageFilter(status="rejected"), limit=50)),
                 ("by status rejected, 20th page (keyset cursor)",
                  lambda k: search_messages(s, MessageFilter(status="rejected"), limit=50, cursor=deep)),
-                ("full lineage of one message (to ratings)", lambda k: lineage.downstream(
+                ("full lineage of one message (to ratings and invoices)", lambda k: lineage.downstream(
                     s, lineage.root_node(s, "message", data["lineage"][k % len(data["lineage"])]))),  # type: ignore[arg-type]
+                ("full lineage of one invoice (to its messages)", lambda k: _invoice_lineage(
+                    s, data["invoices"][k % len(data["invoices"])])),
+                ("invoice by payment reference", lambda k: invoices.list_invoices(
+                    s, invoices.InvoiceFilter(reference=data["references"][k % 500]), limit=50)),
             ]
             results = [(name, *_measure(s, repeat, q)) for name, q in queries]
             s.execute(text("SELECT 1"))
@@ -171,6 +238,14 @@ def run(n: int, repeat: int) -> None:
         ok = "" if name.startswith("baseline") else (" ✓" if p99 < 100 else " ✗")
         rows.append([name, f"{p50:.2f}", f"{p99:.2f}{ok}", f"{p50 / base_p50:.1f}×", f"{p99 / base_p99:.1f}×"])
     print_table(["query", "p50 ms", "p99 ms (target < 100)", "p50 / baseline", "p99 / baseline"], rows)
+
+
+def _invoice_lineage(session: Session, invoice_id: int) -> int:
+    root = lineage.root_node(session, "invoice", str(invoice_id))
+    assert root is not None
+    graph = lineage.upstream(session, root)
+    assert graph.message_ids, "the invoice's lineage reaches its messages"
+    return len(graph.nodes)
 
 
 def _cursor_of_page(session: Session, page_number: int) -> str | None:

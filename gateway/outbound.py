@@ -37,6 +37,7 @@ from gateway.config import Settings
 from gateway.datahub_settings import DatahubSettings, datahub_settings, make_client
 from gateway.domain.message import DatahubMessage
 from gateway.events import DATAHUB_SEND, DATAHUB_SENDER
+from gateway.queries.timeline import record_message_event
 from gateway.soap.datahub_client import DatahubClient, DatahubFault
 from gateway.store.tables import OutboundMessage
 from gateway.xml.hardened import parse_xml
@@ -55,6 +56,8 @@ _CLIENT_RETRY_WAIT_MAX: Final = timedelta(seconds=5)
 
 QUEUED: Final = "queued"
 SENT: Final = "sent"
+SENT_EVENT: Final = SENT  # gateway.queries.timeline.SENT: the kinds of the recorded call outcomes
+REFUSED_EVENT: Final = "refused"
 FAILED: Final = "failed"
 RESENDABLE: Final = frozenset({"rejected", "partially_accepted", FAILED})
 
@@ -211,13 +214,31 @@ def make_send_call(
         fault = answer.fault
         if fault is None:
             _mark(session, message_id, SENT, answer.reference, None)
-            return
-        _mark(session, message_id, FAILED, None, [{
-            "code": fault.error_code, "text": fault.reason or fault.details or str(fault),
-            "identification": fault.identification, "details": fault.details,
-        }])
+        else:
+            _mark(session, message_id, FAILED, None, [{
+                "code": fault.error_code, "text": fault.reason or fault.details or str(fault),
+                "identification": fault.identification, "details": fault.details,
+            }])
+        _log_call(session, message, message_id, answer)
 
     return ExternalCall(prepare=prepare, call=call, record=record, max_duration=max_duration)
+
+
+def _log_call(session: Session, message: OutboxMessage, message_id: str, answer: SendAnswer) -> None:
+    """The call's outcome on the message's timeline (support's message log), in the recording transaction."""
+    pk = session.execute(
+        select(col(OutboundMessage.id)).where(col(OutboundMessage.message_id) == message_id)).scalar_one_or_none()
+    if pk is None:
+        return
+    detail: dict[str, Any] = {"outbox_id": message.id, "calls": message.calls}
+    if answer.fault is None:
+        detail["datahub_reference"] = answer.reference
+        if answer.reference is None:
+            detail["note"] = "Datahub already had this message id: an earlier call delivered it"
+    else:
+        detail["fault"] = answer.fault.error_code
+    record_message_event(session, int(pk), SENT_EVENT if answer.fault is None else REFUSED_EVENT, utcnow(), detail,
+                         direction="outbound")
 
 
 def _mark(session: Session, message_id: str, status: str, reference: str | None,

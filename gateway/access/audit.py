@@ -13,6 +13,8 @@ from outbox.types import utcnow
 REVEAL_IDENTITY_CODE: Final = "reveal_identity_code"
 REPLAY: Final = "replay"
 LOGIN: Final = "login"
+BILLING_RUN: Final = "billing_run"  # asked for (written before the run starts)
+BILLING_RUN_FINISHED: Final = "billing_run_finished"  # what came of it (the run id, counts, or the error)
 
 
 def record_access(

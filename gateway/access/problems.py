@@ -19,6 +19,7 @@ TITLES: Final = {
     405: "Method not allowed",
     409: "Conflict",
     413: "Request too large",
+    415: "Unsupported media type",
     422: "Unprocessable request",
     500: "Internal error",
     503: "Service unavailable",

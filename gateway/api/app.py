@@ -12,14 +12,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.access.guard import public
 from gateway.access.problems import problem_response
+from gateway.api.billing_routes import INVOICING_ROUTES
 from gateway.api.routes import API_ENGINE, ROUTES, Forbidden, Unprocessable
-from gateway.api.spec import Handler, openapi_document
+from gateway.api.spec import ApiRoute, Handler, openapi_document
 from gateway.api.validation import validated
 from gateway.queries.pagination import BadQuery
 
 log = logging.getLogger("gateway.api")
 
 _DOCUMENT = web.AppKey("api_document", str)
+ALL_ROUTES: list[ApiRoute] = [*ROUTES, *INVOICING_ROUTES]
 
 
 @web.middleware
@@ -54,7 +56,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def document() -> dict[str, Any]:
-    return openapi_document(ROUTES, {})
+    return openapi_document(ALL_ROUTES, {})
 
 
 def api_app(engine: Engine) -> web.Application:
@@ -62,6 +64,6 @@ def api_app(engine: Engine) -> web.Application:
     app[API_ENGINE] = engine
     app[_DOCUMENT] = json.dumps(document(), ensure_ascii=False)
     app.router.add_get("/openapi.json", openapi)
-    for route in ROUTES:
+    for route in ALL_ROUTES:
         app.router.add_route(route.method, route.path, validated(route))
     return app

@@ -41,7 +41,7 @@ from gateway.api.spec import (
     path_param,
     query,
 )
-from gateway.queries import entities, lineage, outbox_view
+from gateway.queries import entities, invoices, lineage, outbox_view
 from gateway.queries.detail import message_detail, raw_document
 from gateway.queries.messages import MessageFilter, MessageRef, search_messages
 from gateway.queries.pagination import BadQuery, Page
@@ -49,6 +49,7 @@ from gateway.queries.whatif import what_if
 from gateway.rating.prices import FINLAND
 
 API_ENGINE: Final = web.AppKey("api_engine", Engine)
+CUSTOMER_INVOICES: Final = 20  # a customer's newest invoices shown with it (all: /api/invoices?customer=ID)
 T = TypeVar("T")
 
 
@@ -172,7 +173,10 @@ async def get_customer(request: web.Request) -> web.Response:
         view = _found(entities.customer(session, customer_id), "customer")
         if reason is not None:
             record_access(session, principal, REVEAL_IDENTITY_CODE, "customer", str(customer_id), reason)
-        return view.to_json(reveal=reason is not None)
+        billed = invoices.billing_customer_of(session, view.row.customer_key)
+        found = [] if billed is None else invoices.list_invoices(
+            session, invoices.InvoiceFilter(customer_id=billed), limit=CUSTOMER_INVOICES).items
+        return view.to_json(reveal=reason is not None) | {"billing_customer_id": billed, "invoices": found}
 
     body = await _in_session(request, read, write=reason is not None)
     if reason is not None:
@@ -470,7 +474,10 @@ ROUTES: Final = [
              page_of(CUSTOMER), [*PAGING, query("name", {"type": "string", "maxLength": 100}, "name contains")],
              errors=(400,)),
     ApiRoute("GET", "/customers/{id}", get_customer, Permission.READ,
-             "a customer; reveal=identity_code with a reason shows the full code (audited)", "customers", CUSTOMER,
+             "a customer (F01) with its newest invoices; reveal=identity_code with a reason shows the full code "
+             "(audited)", "customers", {**CUSTOMER, "properties": {
+                 **CUSTOMER["properties"], "billing_customer_id": OINT,
+                 "invoices": {"type": "array", "items": {"type": "object", "required": ["id"]}}}},
              [ID_PARAM, *REVEAL]),
     ApiRoute("GET", "/agreements", list_agreements, Permission.READ, "sales agreements", "agreements",
              page_of(AGREEMENT), [*PAGING, POINT_FILTER, query("status", {"type": "string", "maxLength": 20},

@@ -39,7 +39,7 @@ OTIME: Final = nullable(TIME)
 DAY: Final = {"type": "string", "format": "date"}
 OBJ: Final = {"type": "object"}
 OOBJ: Final = nullable(OBJ)
-MESSAGE_ID: Final = {"type": "string", "pattern": "^(in|out|price|catalogue)-[0-9]{1,18}$"}
+MESSAGE_ID: Final = {"type": "string", "pattern": "^(in|out|price|catalogue|inv)-[0-9]{1,18}$"}
 OMESSAGE_ID: Final = nullable(MESSAGE_ID)
 GSRN: Final = {"type": "string", "pattern": "^[0-9]{18}$"}
 
@@ -83,6 +83,7 @@ class ApiRoute:
     parameters: list[dict[str, Any]] = field(default_factory=list)
     media_types: tuple[str, ...] = ("application/json",)
     errors: tuple[int, ...] = (400, 404)
+    body: dict[str, Any] | None = None  # the JSON request body's schema (an object), checked before the handler
 
     @property
     def operation_id(self) -> str:
@@ -104,9 +105,10 @@ def openapi_document(routes: list[ApiRoute], components: dict[str, Any]) -> dict
         }
         for status in route.errors:
             responses[str(status)] = {"description": {400: "bad parameter", 404: "not found", 409: "conflict",
+                                                      415: "the body must be application/json",
                                                       422: "cannot be computed"}.get(status, "error"),
                                       "content": _PROBLEM_CONTENT}
-        paths.setdefault("/api" + route.path, {})[route.method.lower()] = {
+        operation: dict[str, Any] = {
             "operationId": route.operation_id,
             "summary": route.summary,
             "description": f"Roles: {_roles_with(route.permission)}.",
@@ -114,6 +116,9 @@ def openapi_document(routes: list[ApiRoute], components: dict[str, Any]) -> dict
             "parameters": route.parameters,
             "responses": responses,
         }
+        if route.body is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
+        paths.setdefault("/api" + route.path, {})[route.method.lower()] = operation
     paths["/api/openapi.json"] = {"get": {
         "operationId": "get_openapi", "summary": "this document", "tags": ["meta"], "security": [],
         "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": OBJ}}}},
@@ -124,7 +129,8 @@ def openapi_document(routes: list[ApiRoute], components: dict[str, Any]) -> dict
             "title": "Datahub gateway: internal API",
             "version": "1",
             "description": (
-                "Read access to the message log, lineage and stored data, and outbox operations, for support "
+                "Read access to the message log, lineage, stored data, invoices with their explanation and "
+                "documents, and billing runs; outbox operations and billing runs for billing admins. For support "
                 "staff and the billing core. Lists answer {items, next_cursor} and take limit and cursor "
                 "(keyset pages). Errors are RFC 9457 problem details. Personal identity codes are masked "
                 "unless revealed (reveal=identity_code with a reason; audited)."),

@@ -1,23 +1,28 @@
-"""Request parameters checked against the route's own OpenAPI parameter schemas, so the document is the rule.
+"""Request parameters and JSON bodies checked against the route's own OpenAPI schemas, so the document is the
+rule.
 
-Covers the subset of JSON Schema the document uses: type string or integer, pattern, enum, minLength,
-maxLength, minimum, maximum, format date / date-time (RFC 3339: with an offset), required. A violation is a
-400 problem naming the parameter, and so is a query parameter the route does not declare (or one given
-twice).
+Covers the subset of JSON Schema the document uses: type string, integer or boolean, pattern, enum, minLength,
+maxLength, minimum, maximum, format date / date-time (RFC 3339: with an offset), required; a body is an object
+without properties the schema does not name. A violation is a 400 problem naming the parameter or property, and
+so is a query parameter the route does not declare (or one given twice); a body that is not
+`application/json` is a 415.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 from gateway.api.spec import ApiRoute, Handler
 from gateway.queries.pagination import BadQuery
 
+BODY: Final = web.RequestKey("json_body", dict)  # the checked JSON body of a route that declares one
+_MAX_BODY: Final = 64 * 1024
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -68,12 +73,60 @@ def check_parameters(route: ApiRoute, request: web.Request) -> None:
         _check(name, source[name], parameter["schema"])
 
 
+def check_body(schema: dict[str, Any], body: object) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadQuery("the body must be a JSON object")
+    properties: dict[str, Any] = schema.get("properties", {})
+    for name in body:
+        if name not in properties:
+            raise BadQuery(f"unknown property {str(name)[:40]!r}; the body takes: {', '.join(sorted(properties))}")
+    for name in schema.get("required", []):
+        if name not in body:
+            raise BadQuery(f"{name} is required")
+    for name, value in body.items():
+        rule = properties[name]
+        kinds = rule.get("type", "string")
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if value is None:
+            if "null" not in kinds:
+                raise BadQuery(f"{name} may not be null")
+            continue
+        if "boolean" in kinds and isinstance(value, bool):
+            continue
+        if "integer" in kinds and isinstance(value, int) and not isinstance(value, bool):
+            _check(name, str(value), {**rule, "type": "integer"})
+            continue
+        if "string" in kinds and isinstance(value, str):
+            _check(name, value, {**rule, "type": "string"})
+            continue
+        raise BadQuery(f"{name} must be {' or '.join(k for k in kinds if k != 'null')}")
+    return body
+
+
+async def read_body(route: ApiRoute, request: web.Request) -> dict[str, Any]:
+    assert route.body is not None
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="the body must be application/json")
+    if request.content_length is not None and request.content_length > _MAX_BODY:
+        raise BadQuery(f"the body is larger than {_MAX_BODY} bytes")
+    raw = await request.content.read(_MAX_BODY + 1)
+    if len(raw) > _MAX_BODY:
+        raise BadQuery(f"the body is larger than {_MAX_BODY} bytes")
+    try:
+        body = json.loads(raw.decode(request.charset or "utf-8"))
+    except (ValueError, UnicodeDecodeError, LookupError):
+        raise BadQuery("the body is not valid JSON") from None
+    return check_body(route.body, body)
+
+
 def validated(route: ApiRoute) -> Handler:
-    """The route's handler behind its parameter check (keeping the handler's declared permission)."""
+    """The route's handler behind its parameter (and body) check, keeping the handler's declared permission."""
 
     @functools.wraps(route.handler)
     async def handler(request: web.Request) -> web.StreamResponse:
         check_parameters(route, request)
+        if route.body is not None:
+            request[BODY] = await read_body(route, request)
         return await route.handler(request)
 
     return handler

@@ -17,13 +17,15 @@ from gateway.access.masking import mask_identity_codes
 from gateway.queries.messages import (
     CATALOGUE,
     INBOUND,
+    INVOICE,
     OUTBOUND,
     PRICE_FILE,
     MessageRef,
     MessageSummary,
     summary_of,
 )
-from gateway.queries.timeline import inbound_timeline, outbound_timeline
+from gateway.queries.timeline import inbound_timeline, invoice_timeline, outbound_timeline
+from gateway.store.billing_tables import InvoiceRow
 from gateway.store.rating_tables import CatalogueVersion
 from gateway.store.tables import MessageRecord, OutboundMessage, PartyQueueItem, RawMessage, TransactionRecord
 from gateway.xml.hardened import XmlInputError, parse_xml
@@ -61,6 +63,8 @@ def message_detail(session: Session, ref: MessageRef) -> dict[str, Any] | None:
         return base | _inbound_detail(session, ref.pk)
     if ref.kind == OUTBOUND:
         return base | _outbound_detail(session, ref.pk)
+    if ref.kind == INVOICE:
+        return base | _invoice_detail(session, ref.pk)
     return base | _file_detail(summary)
 
 
@@ -160,6 +164,21 @@ def _inbound_ack_for(session: Session, row: OutboundMessage) -> str | None:
     return None
 
 
+def _invoice_detail(session: Session, pk: int) -> dict[str, Any]:
+    row = session.get(InvoiceRow, pk)
+    assert row is not None
+    return {
+        "errors": [],
+        "raw": {"size": len(row.finvoice), "sha256": row.finvoice_sha256, "channel": row.channel,
+                "received_at": None},
+        "invoice": {"id": row.id, "kind": row.kind, "entity": row.entity_id, "number": row.number,
+                    "customer_id": row.customer_id, "total": row.total, "status": row.status,
+                    "payment_status": row.payment_status, "original_invoice_id": row.original_invoice_id,
+                    "finvoice": f"/api/invoices/{row.id}/finvoice", "pdf": f"/api/invoices/{row.id}/pdf"},
+        "timeline": [s.to_json() for s in invoice_timeline(session, row)],
+    }
+
+
 def _file_detail(summary: MessageSummary) -> dict[str, Any]:
     return {"errors": [], "file": summary.extra, "timeline": [
         {"at": summary.at.isoformat(), "kind": summary.status, "detail": {"source": summary.source},
@@ -167,7 +186,8 @@ def _file_detail(summary: MessageSummary) -> dict[str, Any]:
 
 
 def raw_document(session: Session, ref: MessageRef) -> RawDocument | None:
-    """The exact bytes received or sent (a price file is not archived: its intervals are, see /api/prices)."""
+    """The exact bytes received or sent (a price file is not archived: its intervals are, see /api/prices); for
+    an invoice the Finvoice as released."""
     if ref.kind == INBOUND:
         record = session.get(MessageRecord, ref.pk)
         raw = session.get(RawMessage, record.raw_id) if record is not None else None
@@ -178,6 +198,12 @@ def raw_document(session: Session, ref: MessageRef) -> RawDocument | None:
     if ref.kind == OUTBOUND:
         row = session.get(OutboundMessage, ref.pk)
         return None if row is None else RawDocument(row.body, "application/xml", f"{row.message_id}.xml")
+    if ref.kind == INVOICE:
+        invoice = session.get(InvoiceRow, ref.pk)
+        if invoice is None or invoice.released_at is None:
+            return None
+        return RawDocument(bytes(invoice.finvoice), "application/xml",
+                           f"{invoice.entity_id}-{invoice.number or invoice.id}.xml")
     if ref.kind == CATALOGUE:
         cat = session.get(CatalogueVersion, ref.pk)
         if cat is None:

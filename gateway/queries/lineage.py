@@ -1,16 +1,18 @@
 """Lineage: how a message became stored values and rated lines, and which messages and values a result rests on.
 
 The answer is a small graph. Nodes are typed (`message`, `transaction`, `accounting_point`, `master_data`,
-`agreement`, `customer`, `metering_series`, `rating_result`, `assignment`); node ids are `type:key`
+`agreement`, `customer`, `metering_series`, `rating_result`, `assignment`, and from invoicing `invoice_line`,
+`invoice`, `adjustment`); node ids are `type:key`
 (`message:in-42`, `metering_series:7`). Edges always point the way the data flowed (message → transaction →
 metering_series → rating_result), whichever way the graph was walked:
 
 * `downstream(session, node)` — from a message (or any node) to what was made of it;
 * `upstream(session, node)` — from a result back to the messages and values behind it.
 
-Each step from one node type to the next is a function registered in `DOWNSTREAM` / `UPSTREAM`. Invoicing and
-receivables add theirs (rating_result → invoice_line → invoice → payment, and back) with `register_step`
-without touching the walk; the graph's JSON form stays the same.
+Each step from one node type to the next is a function registered in `DOWNSTREAM` / `UPSTREAM`. Invoicing adds
+its steps (rating_result → invoice_line → invoice → the released document, and back: `lineage_billing`) and
+receivables theirs (invoice → payment) with `register_step` and `register_root`, without touching the walk;
+the graph's JSON form stays the same.
 """
 
 from __future__ import annotations
@@ -135,14 +137,21 @@ def _walk(session: Session, root: Node, steps: dict[str, list[Step]], direction:
     return graph
 
 
+# Makes the nodes of one type from their keys (with their data): the nodes a walk may start from.
+NodeMaker = Callable[[Session, Sequence[str]], list[Node]]
+ROOTS: dict[str, NodeMaker] = {}
+
+
+def register_root(node_type: str, maker: NodeMaker) -> None:
+    """Let walks start at nodes of `node_type` (`root_node`)."""
+    ROOTS[node_type] = maker
+
+
 def root_node(session: Session, node_type: str, key: str) -> Node | None:
     """The node a walk starts from, with its data, or None if it does not exist."""
-    makers: dict[str, Callable[[Session, Sequence[str]], list[Node]]] = {
-        "message": _message_nodes, "rating_result": _rating_nodes, "metering_series": _series_nodes,
-    }
-    if node_type not in makers:
+    if node_type not in ROOTS:
         raise ValueError(f"a lineage cannot start at a {node_type}")
-    found = makers[node_type](session, [key])
+    found = ROOTS[node_type](session, [key])
     return found[0] if found else None
 
 
@@ -444,3 +453,10 @@ register_step("rating_result", "upstream", _rating_inputs)
 register_step("metering_series", "upstream", _stored_to_message("metering_series"))
 register_step("master_data", "upstream", _stored_to_message("master_data"))
 register_step("agreement", "upstream", _stored_to_message("agreement"))
+register_root("message", _message_nodes)
+register_root("rating_result", _rating_nodes)
+register_root("metering_series", _series_nodes)
+
+# Invoicing's steps (rating result → invoice line → invoice → its released document, and back) live in their own
+# module, which registers them with the functions above; imported last so that it finds them defined.
+from gateway.queries import lineage_billing as _billing  # noqa: E402, F401

@@ -8,11 +8,13 @@ Four sources share one id space and one order (newest first):
 | `out-N`   | outbound_message        | created_at    | recipient       | F04, F06, F03, F08       |
 | `price-N` | spot_price_import       | imported_at   | —               | `A44` (ENTSO-E) or `CSV` |
 | `catalogue-N` | catalogue_version   | loaded_at     | —               | `CATALOGUE`              |
+| `inv-N`   | invoice (released)      | released_at   | —               | `INV01` / `INV02` Finvoice |
 
 A search runs one indexed query per source that can match the filters (a transaction id only exists inbound;
 files have no party or accounting point), each ordered by (time, id) and limited to one page, and merges
-them: every page costs a few index range scans, never an OFFSET. Invoices, payment files and provider calls
-join as further sources (see docs/support.md).
+them: every page costs a few index range scans, never an OFFSET. Released invoices and credit notes are the
+outbound side of invoicing (derived from the invoice tables: their number is the message id, the stored
+Finvoice the payload); payment files and provider calls join as further sources (see docs/support.md).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import select, tuple_, union
+from sqlalchemy import func, select, tuple_, union
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from gateway.billing.service import STATUSES as INVOICE_STATUSES
 from gateway.queries.pagination import BadQuery, Page, decode_cursor, encode_cursor
+from gateway.store.billing_tables import InvoiceLineRow, InvoiceRow
 from gateway.store.rating_tables import CatalogueVersion, SpotPriceImport
 from gateway.store.tables import (
     AccountingPointRow,
@@ -40,10 +44,14 @@ INBOUND: Final = "in"
 OUTBOUND: Final = "out"
 PRICE_FILE: Final = "price"
 CATALOGUE: Final = "catalogue"
-KINDS: Final = (INBOUND, OUTBOUND, PRICE_FILE, CATALOGUE)
-DIRECTIONS: Final = {INBOUND: "inbound", OUTBOUND: "outbound", PRICE_FILE: "file", CATALOGUE: "file"}
-_RANK: Final = {INBOUND: 3, OUTBOUND: 2, PRICE_FILE: 1, CATALOGUE: 0}  # tie-break between sources at equal times
+INVOICE: Final = "inv"
+KINDS: Final = (INBOUND, OUTBOUND, PRICE_FILE, CATALOGUE, INVOICE)
+DIRECTIONS: Final = {INBOUND: "inbound", OUTBOUND: "outbound", PRICE_FILE: "file", CATALOGUE: "file",
+                     INVOICE: "outbound"}
+# Tie-break between sources at equal times (kept in cursors: never renumber one).
+_RANK: Final = {INVOICE: 4, INBOUND: 3, OUTBOUND: 2, PRICE_FILE: 1, CATALOGUE: 0}
 PRICE_FORMATS: Final = {"entsoe": "A44", "csv": "CSV"}
+INVOICE_TYPES: Final = {"invoice": "INV01", "credit_note": "INV02"}  # Finvoice InvoiceTypeCode
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,7 @@ class MessageRef:
     def parse(cls, text: str) -> MessageRef:
         kind, _, number = text.partition("-")
         if kind not in KINDS or not number.isdigit() or len(number) > 18:
-            raise LookupError(f"{text!r} is not a message id of this log (in-N, out-N, price-N, catalogue-N)")
+            raise LookupError(f"{text!r} is not a message id of this log (in-N, out-N, price-N, catalogue-N, inv-N)")
         return cls(kind, int(number))
 
 
@@ -258,8 +266,50 @@ def _catalogues(session: Session, f: MessageFilter, cursor: Any, limit: int) -> 
     ]
 
 
+def _invoice_columns() -> Any:
+    i = InvoiceRow
+    first_point = select(func.min(col(InvoiceLineRow.accounting_point))).where(
+        col(InvoiceLineRow.invoice_id) == col(i.id)).scalar_subquery()
+    return select(
+        col(i.id), col(i.number), col(i.kind), col(i.channel), col(i.status), col(i.released_at),
+        col(i.entity_id), first_point,
+    )
+
+
+def _invoice_rows(session: Session, q: Any) -> list[MessageSummary]:
+    return [
+        MessageSummary(f"{INVOICE}-{pk}", "outbound", number, INVOICE_TYPES.get(kind, kind), None, None, channel,
+                       status, None, 0, None, at, accounting_point=point, source=entity)
+        for pk, number, kind, channel, status, at, entity, point in session.execute(q)
+    ]
+
+
+def _invoices(session: Session, f: MessageFilter, cursor: Any, limit: int) -> list[MessageSummary]:
+    """Released invoices and credit notes: what invoicing sent out (to the customer, through the provider)."""
+    if f.transaction_id or f.party:
+        return []  # an invoice has no Datahub transaction, and its recipient is a customer, not a market party
+    if f.status and f.status not in INVOICE_STATUSES:
+        return []  # e.g. "rejected": no invoice has it, so no need to scan them for it
+    kinds = [k for k, v in INVOICE_TYPES.items() if v == f.document_type] if f.document_type else None
+    if kinds == []:
+        return []
+    i = InvoiceRow
+    q = _where(
+        _invoice_columns(),
+        col(i.released_at).is_not(None),
+        col(i.kind).in_(kinds) if kinds else None,
+        col(i.number) == f.message_id if f.message_id else None,
+        col(i.status) == f.status if f.status else None,
+        col(i.id).in_(select(col(InvoiceLineRow.invoice_id)).where(
+            col(InvoiceLineRow.accounting_point) == f.gsrn)) if f.gsrn else None,
+        *_times(col(i.released_at), f),
+        _after(col(i.released_at), col(i.id), INVOICE, cursor),
+    ).order_by(col(i.released_at).desc(), col(i.id).desc()).limit(limit)
+    return _invoice_rows(session, q)
+
+
 _SOURCES: Final[dict[str, Callable[[Session, MessageFilter, Any, int], list[MessageSummary]]]] = {
-    INBOUND: _inbound, OUTBOUND: _outbound, PRICE_FILE: _price_files, CATALOGUE: _catalogues,
+    INBOUND: _inbound, OUTBOUND: _outbound, PRICE_FILE: _price_files, CATALOGUE: _catalogues, INVOICE: _invoices,
 }
 
 
@@ -306,6 +356,9 @@ def summaries(session: Session, refs: Iterable[MessageRef]) -> dict[str, Message
                 found += _inbound_rows(session, _inbound_columns().where(col(MessageRecord.id).in_(chunk)))
             elif kind == OUTBOUND:
                 found += _outbound_rows(session, _outbound_columns().where(col(OutboundMessage.id).in_(chunk)))
+            elif kind == INVOICE:
+                found += _invoice_rows(session, _invoice_columns().where(col(InvoiceRow.id).in_(chunk),
+                                                                         col(InvoiceRow.released_at).is_not(None)))
             else:
                 found += [one for pk in chunk if (one := _one_file(session, MessageRef(kind, pk))) is not None]
     return {s.id: s for s in found}

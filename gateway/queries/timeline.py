@@ -3,8 +3,9 @@ the steps nothing else records.
 
 received → validated → stored / parked → released / rejected → ACK queued → ACK dequeued (our endpoint), or
 landed → received → … → dequeued (a Datahub pull: the pull log, `datahub_pull_log`); queued → sent → acknowledged /
-rejected / dead-lettered → replayed for what we send. Derived steps carry the time of the row they come from;
-steps taken in the receive pipeline's one transaction share its time.
+rejected / dead-lettered → replayed for what we send; issued → released → sent → credited / corrected for an
+invoice or credit note. Derived steps carry the time of the row they come from; steps taken in the receive
+pipeline's one transaction share its time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from gateway.store.billing_tables import InvoiceRow
 from gateway.store.support_tables import MessageEvent
 from gateway.store.tables import (
     MessageRecord,
@@ -30,12 +32,15 @@ from outbox.schema import outbox_delivery, outbox_message
 
 INBOUND: Final = "inbound"
 OUTBOUND: Final = "outbound"
+INVOICE: Final = "invoice"  # message_pk is invoice.id (the payment provider's calls about an invoice)
+DIRECTIONS: Final = (INBOUND, OUTBOUND, INVOICE)
 
 # Kinds other modules record (the pull worker, the outbox replay, the pipeline); free text is allowed too.
 DEQUEUED: Final = "dequeued"
 DEQUEUE_FAILED: Final = "dequeue_failed"
 REPLAYED: Final = "replayed"
 SENT: Final = "sent"
+REFUSED: Final = "refused"
 ACKNOWLEDGED: Final = "acknowledged"
 TOPIC_SEND: Final = "datahub.send"  # gateway.outbound.TOPIC_SEND (not imported: queries stay below the services)
 
@@ -62,12 +67,13 @@ def record_message_event(
 ) -> None:
     """Record a step of a message's life in the caller's transaction.
 
-    `message_pk` is message_registry.id (`direction="inbound"`) or outbound_message.id (`"outbound"`). Meant for
-    the steps no table records today: `dequeued` / `dequeue_failed` after a Datahub pull, `replayed`, and later
-    provider calls. Writing it in the same transaction as the step itself keeps the log exact.
+    `message_pk` is message_registry.id (`direction="inbound"`), outbound_message.id (`"outbound"`) or
+    invoice.id (`"invoice"`). Meant for the steps no table records: `dequeued` / `dequeue_failed` after a Datahub
+    pull, `sent` by the datahub.send call, `replayed`, and the payment provider's calls about an invoice.
+    Writing it in the same transaction as the step itself keeps the log exact.
     """
-    if direction not in (INBOUND, OUTBOUND):
-        raise ValueError("direction must be 'inbound' or 'outbound'")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
     if at.tzinfo is None:
         raise ValueError("at must be a timezone-aware UTC instant")
     session.add(MessageEvent(direction=direction, message_pk=message_pk, kind=kind[:30], at=at, detail=detail))
@@ -142,7 +148,12 @@ def outbound_timeline(session: Session, row: OutboundMessage) -> list[Step]:
         .where(m.topic == TOPIC_SEND, m.payload["message_id"].as_string() == row.message_id)
         .order_by(d.id)
     ).all()
+    recorded = _recorded(session, OUTBOUND, row.id)
+    # The datahub.send call records its outcome itself (with the reference); older rows only have the delivery.
+    called = {s.detail.get("outbox_id") for s in recorded if s.kind in (SENT, REFUSED)}
     for outbox_id, state, attempts, last_error, processed_at, next_attempt_at in sends:
+        if state == "done" and outbox_id in called:
+            continue
         if state == "dead":
             steps.append(Step(next_attempt_at, "dead_lettered", {
                 "outbox_id": outbox_id, "attempts": attempts, "last_error": _last_line(last_error)}))
@@ -161,7 +172,29 @@ def outbound_timeline(session: Session, row: OutboundMessage) -> list[Step]:
         .where(col(OutboundMessage.resend_of) == row.message_id)
     ).all()
     steps += [Step(at, "resent", {"as": mid}) for mid, at in resent]
-    steps += _recorded(session, OUTBOUND, row.id)
+    steps += recorded
+    return sorted(steps, key=lambda s: s.at)
+
+
+def invoice_timeline(session: Session, row: InvoiceRow) -> list[Step]:
+    """An invoice or credit note: issued (numbered, in a billing run or a correction) → released → sent by the
+    provider → credited / corrected by later documents; and whatever the provider integration records."""
+    assert row.id is not None
+    steps = [Step(row.issued_at, "issued", {"number": row.number, "entity": row.entity_id, "run_id": row.run_id,
+                                            "original_invoice_id": row.original_invoice_id})]
+    if row.released_at is not None:
+        steps.append(Step(row.released_at, "released", {"channel": row.channel, "total": row.total,
+                                                        "due_date": row.due_date.isoformat()}))
+    if row.sent_at is not None:
+        steps.append(Step(row.sent_at, "sent", {"channel": row.channel}))
+    later = session.execute(
+        select(col(InvoiceRow.id), col(InvoiceRow.kind), col(InvoiceRow.number), col(InvoiceRow.issued_at))
+        .where(col(InvoiceRow.original_invoice_id) == row.id).order_by(col(InvoiceRow.id))
+    ).all()
+    for pk, kind, number, at in later:
+        steps.append(Step(at, "credited" if kind == "credit_note" else "corrected",
+                          {"by": f"inv-{pk}", "number": number}))
+    steps += _recorded(session, INVOICE, row.id)
     return sorted(steps, key=lambda s: s.at)
 
 

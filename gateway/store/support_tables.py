@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from gateway.store.billing_tables import InvoiceRow
 from gateway.store.rating_tables import SpotPriceImport
 from gateway.store.tables import MessageRecord, OutboundMessage, TransactionRecord
 from outbox.types import UTCDateTime
@@ -106,6 +107,7 @@ _registry = MessageRecord.__table__  # type: ignore[attr-defined]
 _transactions = TransactionRecord.__table__  # type: ignore[attr-defined]
 _outbound = OutboundMessage.__table__  # type: ignore[attr-defined]
 _price_imports = SpotPriceImport.__table__  # type: ignore[attr-defined]
+_invoices = InvoiceRow.__table__  # type: ignore[attr-defined]
 
 SEARCH_INDEXES = (
     Index("ix_message_registry_time_id", _registry.c.received_at, _registry.c.id),
@@ -118,4 +120,14 @@ SEARCH_INDEXES = (
     Index("ix_outbound_message_time_id", _outbound.c.created_at, _outbound.c.id),
     Index("ix_outbound_message_recipient_time", _outbound.c.recipient_gln, _outbound.c.created_at),
     Index("ix_spot_price_import_time", _price_imports.c.imported_at),
+)
+
+# Invoices in the message log (released documents, newest first) and the invoice search: a number or a reference
+# is often all a customer has, without the entity (the unique (entity, number) index starts with the entity).
+INVOICE_INDEXES = (
+    Index("ix_invoice_released_id", _invoices.c.released_at, _invoices.c.id),
+    Index("ix_invoice_status_released", _invoices.c.status, _invoices.c.released_at, _invoices.c.id),
+    Index("ix_invoice_number", _invoices.c.number),
+    Index("ix_invoice_reference", _invoices.c.reference),
+    Index("ix_invoice_run", _invoices.c.run_id),
 )

@@ -3,111 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gateway.access.audit import LOGIN, REPLAY, REVEAL_IDENTITY_CODE, record_access
-from gateway.access.guard import PRINCIPAL, REVEALED, guard_of, principal_of, public, requires, session_of
+from gateway.access.guard import REVEALED, guard_of, principal_of, public, requires
 from gateway.access.masking import mask_identity_codes_bytes
 from gateway.access.roles import Permission
 from gateway.access.sessions import COOKIE, MAX_AGE_SECONDS, new_session
 from gateway.access.users import Principal, authenticate_token, token_digest
-from gateway.domain.periods import to_local
-from gateway.queries import entities, lineage, outbox_view
+from gateway.queries import entities, invoices, lineage, outbox_view
 from gateway.queries.consumption import daily
 from gateway.queries.detail import message_detail, raw_document
 from gateway.queries.messages import MessageFilter, MessageRef, search_messages
 from gateway.queries.pagination import BadQuery, parse_limit
-from gateway.queries.rawxml import as_received, pretty
+from gateway.queries.rawxml import as_received, parse_seq_range, positions, pretty
 from gateway.queries.whatif import what_if
 from gateway.rating.core.calendar import first_of_next_month
 from gateway.rating.errors import RatingInputError
 from gateway.support import charts
-from gateway.support.labels import DEFAULT, LANGUAGES, translate
-
-SUPPORT_ENGINE: Final = web.AppKey("support_engine", Engine)
-LANG_COOKIE: Final = "gw_lang"
-T = TypeVar("T")
-
-_env = Environment(loader=PackageLoader("gateway.support", "templates"), autoescape=select_autoescape(["html"]),
-                   trim_blocks=True, lstrip_blocks=True)
-
-
-def _local(iso: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """An ISO UTC instant as Finnish local time (support staff think in local days)."""
-    return "" if not iso else to_local(datetime.fromisoformat(iso)).strftime(fmt)
-
-
-_env.filters["local"] = _local
-
-
-def _lang(request: web.Request) -> str:
-    asked = request.query.get("lang")
-    if asked in LANGUAGES:
-        return asked
-    kept = request.cookies.get(LANG_COOKIE)
-    return kept if kept in LANGUAGES else DEFAULT
-
-
-def _url(request: web.Request, **changes: Any) -> str:
-    """This page's URL with some query parameters changed (None removes one)."""
-    query = {k: v for k, v in request.query.items()}
-    for key, value in changes.items():
-        if value is None:
-            query.pop(key, None)
-        else:
-            query[key] = str(value)
-    return request.path + ("?" + urlencode(query) if query else "")
-
-
-def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    lang = _lang(request)
-    principal = request.get(PRINCIPAL)
-    session = session_of(request)
-    html = _env.get_template(template).render(
-        t=lambda key: translate(key, lang), lang=lang, principal=principal, csrf=session.csrf if session else "",
-        url=lambda **changes: _url(request, **changes), path=request.path,
-        may_replay=isinstance(principal, Principal) and principal.may(Permission.REPLAY),
-        may_reveal=isinstance(principal, Principal) and principal.may(Permission.REVEAL_IDENTITY_CODE),
-        **context)
-    response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-                                     "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
-                                                                "img-src 'self' data:; form-action 'self'",
-                                     "Cache-Control": "no-store"})
-    if request.query.get("lang") in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/support", samesite="Strict")
-    return response
-
-
-async def _read(request: web.Request, work: Callable[[Session], T], *, write: bool = False) -> T:
-    engine = request.app[SUPPORT_ENGINE]
-
-    def run() -> T:
-        with Session(engine, expire_on_commit=False) as session:
-            if not write:
-                return work(session)
-            with session.begin():
-                return work(session)
-
-    return await asyncio.to_thread(run)
-
-
-def _check_csrf(request: web.Request, form: Any) -> None:
-    session = session_of(request)
-    if session is None:
-        return  # a bearer-token caller sends no ambient credential to forge
-    if not secrets.compare_digest(str(form.get("csrf", "")), session.csrf):
-        raise web.HTTPForbidden(text="the form has expired; reload the page and try again")
+from gateway.support.common import SUPPORT_ENGINE, check_csrf, from_store, lang_of, render
+from gateway.support.invoice_pages import add_invoice_pages
+from gateway.support.labels import translate
 
 
 # -- login ----------------------------------------------------------------------------------------------------
@@ -150,7 +73,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @requires(Permission.PAGES)
 async def logout(request: web.Request) -> web.StreamResponse:
-    _check_csrf(request, await request.post())
+    check_csrf(request, await request.post())
     response = web.HTTPSeeOther("/support/login")
     response.del_cookie(COOKIE, path="/support")
     raise response
@@ -187,7 +110,7 @@ async def messages(request: web.Request) -> web.Response:
             direction=form["direction"] or None, since=_day_start(form["from"]),
             until=_day_start(form["to"], after=True))
         limit = parse_limit(q.get("limit"))
-        page = await _read(request, lambda s: search_messages(s, f, limit=limit, cursor=q.get("cursor")))
+        page = await from_store(request, lambda s: search_messages(s, f, limit=limit, cursor=q.get("cursor")))
         error = None
     except BadQuery as problem:
         page, error = None, str(problem)
@@ -202,6 +125,8 @@ async def message(request: web.Request) -> web.Response:
         return render(request, "not_found.html", status=404)
     view = "pretty" if request.query.get("view") == "pretty" else "received"
     highlight = request.query.get("line")
+    transaction_id = (request.query.get("tx") or "").strip()[:100] or None
+    seq = parse_seq_range(request.query.get("seq"))
 
     def load(session: Session) -> dict[str, Any] | None:
         detail = message_detail(session, ref)
@@ -212,7 +137,7 @@ async def message(request: web.Request) -> web.Response:
         graph = lineage.downstream(session, root) if root is not None else None
         return {"detail": detail, "document": document, "lineage": graph}
 
-    loaded = await _read(request, load)
+    loaded = await from_store(request, load)
     if loaded is None:
         return render(request, "not_found.html", status=404)
     detail, document = loaded["detail"], loaded["document"]
@@ -227,6 +152,10 @@ async def message(request: web.Request) -> web.Response:
             lines = as_received(data, detail["errors"])
     elif document is not None:
         lines = as_received(mask_identity_codes_bytes(document.data), [])
+    marked = None
+    if lines is not None and transaction_id is not None and seq is not None:
+        # The positions an invoice line used, found in the text as shown (as received or re-indented).
+        marked = positions("\n".join(line.text for line in lines), transaction_id, *seq)
     graph = loaded["lineage"]
     grouped: dict[str, list[Any]] = {}
     if graph is not None:
@@ -235,7 +164,9 @@ async def message(request: web.Request) -> web.Response:
                 grouped.setdefault(node.type, []).append(node)
     return render(request, "message.html", m=detail, lines=lines, view=view, pretty_failed=pretty_failed,
                   highlight=int(highlight) if highlight and highlight.isdigit() else None, lineage=grouped,
-                  truncated=bool(graph and graph.truncated), has_raw=document is not None)
+                  truncated=bool(graph and graph.truncated), has_raw=document is not None, marked=marked,
+                  marked_lines=marked.lines if marked is not None else frozenset(),
+                  marked_values=marked.value_lines if marked is not None else frozenset())
 
 
 @requires(Permission.PAGES)
@@ -256,7 +187,7 @@ async def message_raw(request: web.Request) -> web.Response:
             record_access(session, principal, REVEAL_IDENTITY_CODE, "message", ref.id, reason[:500])
         return document
 
-    document = await _read(request, read, write=reveal)
+    document = await from_store(request, read, write=reveal)
     if document is None:
         return render(request, "not_found.html", status=404)
     data = document.data
@@ -291,7 +222,7 @@ async def point(request: web.Request) -> web.Response:
     gsrn = request.match_info["gsrn"]
     if len(gsrn) != 18 or not gsrn.isdigit():
         return render(request, "not_found.html", status=404)
-    lang = _lang(request)
+    lang = lang_of(request)
     wanted_month = _month(request.query.get("month"))
     first_day, last_day = request.query.get("from"), request.query.get("to")
 
@@ -314,9 +245,10 @@ async def point(request: web.Request) -> web.Response:
         result["series"] = entities.list_series(session, limit=62, accounting_point=gsrn, since=_month_start(month),
                                                 until=_month_start(first_of_next_month(month)) if month else None)
         result["ratings"] = entities.list_ratings(session, limit=20, accounting_point=gsrn)
+        result["invoices"] = invoices.list_invoices(session, invoices.InvoiceFilter(accounting_point=gsrn), limit=20)
         return result
 
-    loaded = await _read(request, load)
+    loaded = await from_store(request, load)
     if loaded is None:
         return render(request, "not_found.html", status=404)
     chart = None
@@ -334,7 +266,7 @@ async def point(request: web.Request) -> web.Response:
     month = loaded.get("month")
     return render(request, "point.html", p=loaded["point"], whatif=wi, whatif_error=loaded.get("whatif_error"),
                   chart=chart, whatif_chart=whatif_chart, month=month, series=loaded["series"],
-                  ratings=loaded["ratings"],
+                  ratings=loaded["ratings"], invoices=loaded["invoices"],
                   previous_month=(month - timedelta(days=1)).strftime("%Y-%m") if month else None,
                   next_month=first_of_next_month(month).strftime("%Y-%m") if month else None)
 
@@ -365,15 +297,19 @@ async def rating(request: web.Request) -> web.Response:
             return None
         root = lineage.root_node(session, "rating_result", rating_id)
         assert root is not None
-        return {"r": found, "lineage": lineage.upstream(session, root)}
+        billed = lineage.downstream(session, root)
+        return {"r": found, "lineage": lineage.upstream(session, root),
+                "billed": sorted(billed.of_type("invoice_line"), key=lambda n: (n.data["invoice_id"],
+                                                                               n.data["position"]))}
 
-    loaded = await _read(request, load)
+    loaded = await from_store(request, load)
     if loaded is None:
         return render(request, "not_found.html", status=404)
     graph = loaded["lineage"]
     return render(request, "rating.html", r=loaded["r"], messages=graph.of_type("message"),
                   series=sorted(graph.of_type("metering_series"), key=lambda n: n.data["period_start"]),
-                  other=[n for n in graph.nodes.values() if n.type in ("master_data", "agreement", "assignment")])
+                  other=[n for n in graph.nodes.values() if n.type in ("master_data", "agreement", "assignment")],
+                  billed=loaded["billed"])
 
 
 # -- dead letters ---------------------------------------------------------------------------------------------
@@ -381,15 +317,15 @@ async def rating(request: web.Request) -> web.Response:
 async def dead_letters(request: web.Request) -> web.Response:
     cursor = request.query.get("cursor")
     try:
-        page = await _read(request, lambda s: outbox_view.list_dead_letters(s, limit=50, cursor=cursor))
+        page = await from_store(request, lambda s: outbox_view.list_dead_letters(s, limit=50, cursor=cursor))
     except BadQuery:
-        page = await _read(request, lambda s: outbox_view.list_dead_letters(s, limit=50))
+        page = await from_store(request, lambda s: outbox_view.list_dead_letters(s, limit=50))
     return render(request, "dead_letters.html", page=page, done=request.query.get("replayed"))
 
 
 @requires(Permission.REPLAY)
 async def replay(request: web.Request) -> web.StreamResponse:
-    _check_csrf(request, await request.post())
+    check_csrf(request, await request.post())
     outbox_id = request.match_info["id"]
     if not outbox_id.isdigit() or len(outbox_id) > 18:
         return render(request, "not_found.html", status=404)
@@ -401,7 +337,7 @@ async def replay(request: web.Request) -> web.StreamResponse:
             record_access(session, principal, REPLAY, "outbox_delivery", outbox_id)
         return done
 
-    done = await _read(request, run, write=True)
+    done = await from_store(request, run, write=True)
     raise web.HTTPSeeOther(f"/support/dead-letters?replayed={outbox_id if done else 'none'}")
 
 
@@ -420,4 +356,5 @@ def support_app(engine: Engine) -> web.Application:
     app.router.add_get("/rating-results/{id}", rating)
     app.router.add_get("/dead-letters", dead_letters)
     app.router.add_post("/dead-letters/{id}/replay", replay)
+    add_invoice_pages(app)
     return app

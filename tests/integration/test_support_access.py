@@ -29,8 +29,9 @@ NO_ONE = "none"
 
 # Every route of the service and who may use it. The test fails when a route is added without an entry here,
 # so a new route is always looked at; the guard itself denies any route that declares no permission.
-PUBLIC, PARTY, DENIED, READ, REPLAY_API, PAGE, PAGE_REDIRECT, REPLAY_PAGE, LOGOUT, LOGIN_POST = (
-    "public", "party", "denied", "read", "replay-api", "page", "page-redirect", "replay-page", "logout", "login-post")
+PUBLIC, PARTY, DENIED, READ, REPLAY_API, PAGE, PAGE_REDIRECT, REPLAY_PAGE, LOGOUT, LOGIN_POST, BILLING_RUN = (
+    "public", "party", "denied", "read", "replay-api", "page", "page-redirect", "replay-page", "logout", "login-post",
+    "billing-run")
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
@@ -62,6 +63,18 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/outbox/dead-letters"): READ,
     ("GET", "/api/outbox/dead-letters/{id}"): READ,
     ("POST", "/api/outbox/dead-letters/{id}/replay"): REPLAY_API,
+    ("GET", "/api/invoices"): READ,
+    ("GET", "/api/invoices/{id}"): READ,
+    ("GET", "/api/invoices/{id}/finvoice"): READ,
+    ("GET", "/api/invoices/{id}/pdf"): READ,
+    ("GET", "/api/invoices/{id}/explanation"): READ,
+    ("GET", "/api/invoices/{id}/lineage"): READ,
+    ("GET", "/api/invoice-lines/{id}/lineage"): READ,
+    ("GET", "/api/billing-runs"): READ,
+    ("GET", "/api/billing-runs/{id}"): READ,
+    ("POST", "/api/billing-runs"): BILLING_RUN,
+    ("GET", "/api/billing-customers"): READ,
+    ("GET", "/api/billing-customers/{id}"): READ,
     ("GET", "/support/login"): PUBLIC,
     ("POST", "/support/login"): LOGIN_POST,
     ("POST", "/support/logout"): LOGOUT,
@@ -73,6 +86,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/support/accounting-points/{gsrn}"): PAGE,
     ("GET", "/support/rating-results/{id}"): PAGE,
     ("GET", "/support/dead-letters"): PAGE,
+    ("GET", "/support/invoices"): PAGE,
+    ("GET", "/support/invoices/{id}"): PAGE,
+    ("GET", "/support/invoices/{id}/finvoice"): PAGE,
+    ("GET", "/support/invoices/{id}/pdf"): PAGE,
+    ("GET", "/support/customers/{id}"): PAGE,
     ("POST", "/support/dead-letters/{id}/replay"): REPLAY_PAGE,
 }
 
@@ -88,6 +106,11 @@ EXPECTED: dict[str, dict[str, int]] = {
     REPLAY_PAGE: {NO_ONE: 401, "billing-admin": 303, "other": 403},
     LOGOUT: {NO_ONE: 401, "api-client": 403, "other": 303},
     LOGIN_POST: {NO_ONE: 401, "other": 401},  # an empty form is not a credential
+    BILLING_RUN: {NO_ONE: 401, "billing-admin": 200, "other": 403},
+}
+# What a POST route is sent (a dry run: the matrix checks who may, not what billing does).
+BODIES: dict[tuple[str, str], dict[str, object]] = {
+    ("POST", "/api/billing-runs"): {"period": "2026-03", "dry_run": True},
 }
 
 
@@ -105,7 +128,15 @@ def registered_routes(app: web.Application) -> set[tuple[str, str]]:
 
 def concrete(path: str, scenario: Scenario) -> str:
     values = {"{gsrn}": POINT, "{code}": "EM-SPOT"}
-    if path.startswith(("/api/messages/", "/support/messages/")):
+    if path.startswith(("/api/invoices/", "/support/invoices/")):
+        values["{id}"] = str(scenario.invoices["retail-corrected"])
+    elif path.startswith("/api/invoice-lines/"):
+        values["{id}"] = "1"
+    elif path.startswith("/api/billing-runs/"):
+        values["{id}"] = str(scenario.run_id)
+    elif path.startswith(("/api/billing-customers/", "/support/customers/")):
+        values["{id}"] = str(scenario.customer_id)
+    elif path.startswith(("/api/messages/", "/support/messages/")):
         values["{id}"] = scenario.ids["f01"]
     elif "/customers/" in path or "/agreements/" in path or "/metering-series/" in path:
         values["{id}"] = "1"
@@ -159,7 +190,8 @@ async def test_every_route_answers_each_role_as_the_matrix_says_and_never_with_a
             headers = _headers(scenario, who)
             if template == "/soap/b2b":  # the endpoint refuses other content types before it authenticates
                 headers["Content-Type"] = "application/soap+xml; charset=utf-8"
-            response = await client.request(method, concrete(template, scenario), headers=headers,
+            body = BODIES.get((method, template))
+            response = await client.request(method, concrete(template, scenario), headers=headers, json=body,
                                             allow_redirects=False)
             body = await response.read()
             bodies.append(body.decode("utf-8", "replace"))
@@ -288,3 +320,32 @@ async def test_the_session_key_comes_from_configuration_or_is_made_once_and_shar
         Settings(database_url=url, raw={"support": {"session_secret": "from-configuration"}}), engine))
     other = await configured.get("/support/messages", cookies={"gw_session": cookie}, allow_redirects=False)
     assert other.status == 303  # signed with another key: no session
+
+
+async def test_a_billing_run_is_for_billing_admins_and_who_started_it_is_audited(
+        client: TestClient, served: tuple[Engine, Scenario, str]) -> None:
+    engine, scenario, _ = served
+    with Session(engine) as s:
+        before = len(s.execute(select(AccessAudit)).scalars().all())
+    refused = await client.post("/api/billing-runs", json={"period": "2026-02"}, headers=_headers(scenario, "support"))
+    assert refused.status == 403
+    unknown = await client.post("/api/billing-runs", json={"period": "2026-02", "entity": "no-such-company"},
+                                headers=_headers(scenario, "billing-admin"))
+    assert unknown.status == 400 and "no-such-company" in (await unknown.json())["detail"]
+    done = await client.post("/api/billing-runs", json={"period": "2026-02", "invoice_date": "2026-03-02"},
+                             headers=_headers(scenario, "billing-admin"))
+    assert done.status == 200
+    report = await done.json()
+    assert report["status"] == "completed" and report["dry_run"] is False and report["id"] is not None
+    shown = await client.get(f"/api/billing-runs/{report['id']}", headers=_headers(scenario, "support"))
+    assert (await shown.json())["period"] == "2026-02"
+    with Session(engine) as s:
+        rows = s.execute(select(AccessAudit).order_by(col(AccessAudit.id))).scalars().all()[before:]
+    assert [(r.user_name, r.action, r.subject_id) for r in rows] == [
+        ("billing-admin-user", "billing_run", "2026-02/no-such-company"),
+        ("billing-admin-user", "billing_run_finished", "2026-02/no-such-company"),
+        ("billing-admin-user", "billing_run", "2026-02"),
+        ("billing-admin-user", "billing_run_finished", str(report["id"])),
+    ]
+    assert rows[1].detail is not None and rows[1].detail["status"] == "failed"
+    assert rows[3].detail is not None and rows[3].detail["run_id"] == report["id"]

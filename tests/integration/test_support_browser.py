@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from gateway.app import create_app
+from gateway.billing.core.reference import format_national
 from gateway.config import PROJECT_ROOT, Settings
+from gateway.queries import invoices
 from tests.support.databases import fresh_database_url, migrated_engine
 from tests.support.live_app import serve_app
 from tests.support.support_data import IDENTITY_CODE, POINT, Scenario, populate
@@ -45,6 +49,9 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+_ENGINES: dict[str, Engine] = {}
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Scenario]]:
     work = tmp_path_factory.mktemp("browser")
@@ -53,8 +60,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Scenar
         engine = migrated_engine(url)
         scenario = populate(engine, work)
         with serve_app(create_app(Settings(database_url=url), engine)) as base:
+            _ENGINES[base] = engine
             yield base, scenario
         engine.dispose()
+
+
+def _engine(base: str, scenario: Scenario) -> Engine:
+    return _ENGINES[base]
 
 
 def _page(browser: Any) -> Any:
@@ -170,4 +182,61 @@ def test_billing_admin_replays_a_dead_letter(browser: Any, site: tuple[str, Scen
     _shot(page, "08-dead-letter-replayed")
     page.goto(f"{base}/support/messages/{scenario.ids['outbound']}")
     assert "replayed" in page.locator("#timeline").inner_text()
+    page.close()
+
+
+def test_support_user_follows_an_invoice_line_back_to_the_e66_value_behind_it(
+        browser: Any, site: tuple[str, Scenario]) -> None:
+    """The end-to-end path the issue asks for: messages ingested and March billed (the scenario, through the real
+    pipeline and billing run), then from the invoice search to the invoice, a line's explanation, and the raw
+    E66 with the values that line used marked."""
+    base, scenario = site
+    page = _page(browser)
+    _login(page, base, scenario.tokens["support"], "/support/invoices")
+    corrected = scenario.invoices["retail-corrected"]
+    with Session(_engine(base, scenario)) as s:
+        summary = invoices.invoice_summary(s, corrected)
+    assert summary is not None
+    page.fill("input[name=reference]", format_national(summary["reference"]))  # as the customer reads it out
+    page.click("#search")
+    page.wait_for_url("**reference=*")
+    assert page.locator("#invoice-list tbody tr").count() == 1
+    _shot(page, "09-invoice-search")
+    page.click(f"#invoice-list a[href='/support/invoices/{corrected}']")
+    page.wait_for_selector("#lines")
+    assert summary["number"] in page.locator("h1").inner_text()
+    assert "e66-support-late-correction" in page.locator("#reason").inner_text()
+    assert page.locator("#vat-summary tbody tr").count() == 2  # one rate and the total
+    assert "estimated" in page.locator("#line-2").inner_text() or "arvioitu" in page.locator("#line-2").inner_text()
+    assert page.locator("#correction #caused-by a.msg-link").first.inner_text() == scenario.ids["e66-late"]
+    _shot(page, "10-invoice")
+    page.click("#explain-2 summary")  # the spot energy line: why this amount?
+    explanation = page.locator("#explain-2")
+    assert "Σ" in explanation.inner_text() and scenario.ids["prices"] in explanation.inner_text()
+    late = page.locator(f"#metering-2 a.value-link:text-is('{scenario.ids['e66-late']}')")
+    assert late.count() == 1
+    row_total = late.locator("xpath=ancestor::tr[1]").locator("td").nth(3).inner_text()
+    _shot(page, "11-invoice-line-explained")
+    late.click()
+    page.wait_for_selector("#values-used")
+    assert "E66" in page.locator("h1").inner_text()
+    marked = page.locator("#raw tr.hl.val")
+    assert marked.count() == 96  # every quarter of 20.3., QTY lines marked
+    assert "<elm:QTY>" in marked.first.inner_text()
+    assert page.locator("#values-total").inner_text() == row_total
+    assert "QQ 99" in page.locator("#values-used").inner_text()  # the DSO's estimate, as the line's flag says
+    assert page.locator("#hl").count() == 1
+    _shot(page, "12-e66-values-marked", full=False)
+    page.goto(f"{base}/support/invoices/{scenario.invoices['distribution']}?lang=en")
+    assert page.locator("#electricity-tax").inner_text().startswith("Electricity tax")
+    assert page.locator("#linked-documents a").count() >= 2  # its credit note and the corrected invoice
+    with page.expect_download() as download:
+        page.click("#download-pdf")
+    assert download.value.suggested_filename.endswith(".pdf")
+    _shot(page, "13-distribution-invoice-en")
+    page.click("#customer-link")
+    page.wait_for_selector("#customer-invoices")
+    assert page.locator("#customer-invoices tbody tr").count() == 6
+    assert IDENTITY_CODE not in page.content()
+    _shot(page, "14-customer")
     page.close()

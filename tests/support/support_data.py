@@ -1,13 +1,17 @@
 """A store with a little of everything support staff look at, built through the real receive pipeline.
 
 One accounting point (`POINT`) has master data, a spot agreement for a consumer with a personal identity code,
-customer data, quarter-hour metering for March 2026 (a correction on 10.3.), spot prices for the month and a
-recorded rating; there are refused messages (schema and event level), a parked one, an outbound F04 whose send
-died (a dead letter), and users of every role.
+customer data, a general distribution product, quarter-hour metering for March 2026 (a correction on 10.3.),
+spot prices for the month and a recorded rating; March is billed (a retail invoice and a distribution invoice
+with electricity tax), then a late E66 correction of 20.3. re-rates the month and the billing consumer issues a
+credit note and a corrected invoice for each. There are refused messages (schema and event level), a parked one,
+an outbound F04 whose send died (a dead letter), and users of every role.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,16 +22,20 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.access.users import add_user
+from gateway.billing.corrections import correct_billed_period
+from gateway.billing.runs import bill
 from gateway.config import PROJECT_ROOT
 from gateway.demo import write_spot_prices
 from gateway.outbound import send_to_datahub
 from gateway.queries.timeline import DEQUEUED, record_message_event
-from gateway.rating.catalogues import load_catalogue_file
+from gateway.rating.assignments import AssignmentSpec, assign_product
+from gateway.rating.catalogues import active_catalogue, load_catalogue_file
 from gateway.rating.prices import import_price_file
-from gateway.rating.service import rate_and_record
+from gateway.rating.service import rate_and_record, rerate
 from gateway.receive import CHANNEL_DATAHUB, CHANNEL_SOAP, Receiver
+from gateway.store.billing_tables import InvoiceRow
 from gateway.store.tables import MessageRecord
-from mappings import samples
+from mappings import e66, samples
 from outbox.schema import outbox_delivery, outbox_message
 from tests.support.pipeline import fixture, register_parties
 
@@ -37,6 +45,7 @@ UNKNOWN_POINT = samples.gsrn(77)
 MONTH, NEXT_MONTH = date(2026, 3, 1), date(2026, 4, 1)
 AGREEMENT_ID = "agreement-support-1"
 IDENTITY_CODE = "131052-308T"
+CORRECTED_DAY = date(2026, 3, 20)  # corrected after March was billed
 ROLES = ("support", "billing-admin", "api-client")
 
 
@@ -44,8 +53,12 @@ ROLES = ("support", "billing-admin", "api-client")
 class Scenario:
     tokens: dict[str, str] = field(default_factory=dict)  # role → bearer token
     ids: dict[str, str] = field(default_factory=dict)  # name → message log id (in-N, out-N, …)
-    rating_id: int = 0
+    rating_id: int = 0  # the first rating of March (revision 1)
+    revised_rating_id: int = 0  # March re-rated after the late correction (revision 2)
     dead_letter_id: int = 0
+    invoices: dict[str, int] = field(default_factory=dict)  # retail, distribution, *-credit-note, *-corrected
+    run_id: int = 0
+    customer_id: int = 0  # the billing customer of POINT
 
 
 def agreement_message(product_code: str, message_id: str) -> bytes:
@@ -53,7 +66,7 @@ def agreement_message(product_code: str, message_id: str) -> bytes:
                                agreement_id=AGREEMENT_ID, message_id=message_id)
 
 
-def populate(engine: Engine, work: Path, *, days: int = 31, rate: bool = True) -> Scenario:
+def populate(engine: Engine, work: Path, *, days: int = 31, rate: bool = True, bill: bool = True) -> Scenario:
     scenario = Scenario()
     register_parties(engine)
     load_catalogue_file(engine, PROJECT_ROOT / "catalogue" / "demo.toml")
@@ -90,12 +103,18 @@ def populate(engine: Engine, work: Path, *, days: int = 31, rate: bool = True) -
         assert outcome.message_pk is not None, outcome
         scenario.ids[name] = f"in-{outcome.message_pk}"
     pulled("f01-invalid", fixture("invalid-event-f01-bad-personal-identity-code.xml"))
-    receiver.close()
 
     if rate and days == 31:
+        if bill:
+            with Session(engine) as s, s.begin():
+                assign_product(s, AssignmentSpec(POINT, "SV-YLEIS", date(2025, 1, 1), main_fuse="3x25A"),
+                               active_catalogue(s).catalogue)
         _, recorded = rate_and_record(engine, POINT, MONTH, NEXT_MONTH, cause="test")
         assert recorded is not None and recorded.id is not None
         scenario.rating_id = recorded.id
+        if bill:
+            _bill_and_correct(engine, scenario, pulled)
+    receiver.close()
 
     with Session(engine) as s, s.begin():
         sent = send_to_datahub(s, samples.f04_document(
@@ -120,6 +139,40 @@ def populate(engine: Engine, work: Path, *, days: int = 31, rate: bool = True) -
         _, token = add_user(engine, f"{role}-user", role)
         scenario.tokens[role] = token
     return scenario
+
+
+def late_correction() -> bytes:
+    """The DSO's late E66 for 20.3.: four times the first reading, every value estimated (QQ 99)."""
+    document = samples.e66_document(samples.DATAHUB_GLN, samples.OUR_SUPPLIER_GLN, [POINT], CORRECTED_DAY,
+                                    quality="99", seed=11, message_id="e66-support-late-correction")
+    t = document.transactions[0]
+    quantities = tuple(None if q is None else q * 4 for q in t.quantities)
+    return e66.build(dataclasses.replace(document, transactions=(dataclasses.replace(t, quantities=quantities),)))
+
+
+def _bill_and_correct(engine: Engine, scenario: Scenario, pulled: Callable[[str, bytes], int]) -> None:
+    """Bill March; then a late correction of 20.3. re-rates it, as the outbox consumers would do it."""
+    report = bill(engine, MONTH, invoice_date=date(2026, 4, 2))
+    assert report.run_id is not None and len(report.invoiced) == 2, report.to_json()
+    scenario.run_id = report.run_id
+    for item in report.invoiced:
+        scenario.invoices[item["entity"]] = int(item["invoice_id"])
+        scenario.customer_id = int(item["customer_id"])
+    pulled("e66-late", late_correction())
+    with Session(engine) as s, s.begin():
+        event = s.execute(select(outbox_message.c.message_id).where(
+            outbox_message.c.topic == "metering.received",
+            outbox_message.c.payload["message_pk"].as_integer() == int(scenario.ids["e66-late"][3:]))).scalar_one()
+        revised = rerate(s, POINT, MONTH, NEXT_MONTH, cause=f"metering.received:{event}")
+        assert revised is not None and revised.revision == 2 and revised.id is not None
+        scenario.revised_rating_id = revised.id
+        done = correct_billed_period(s, POINT, MONTH, NEXT_MONTH, invoice_date=date(2026, 4, 23))
+    assert [d["action"] for d in done] == ["credit note and corrected invoice"] * 2, done
+    with Session(engine) as s:
+        for entity, original in list(scenario.invoices.items()):
+            for pk, kind in s.execute(select(col(InvoiceRow.id), col(InvoiceRow.kind)).where(
+                    col(InvoiceRow.original_invoice_id) == original)).all():
+                scenario.invoices[f"{entity}-{'credit-note' if kind == 'credit_note' else 'corrected'}"] = int(pk)
 
 
 def message_pk(engine: Engine, message_id: str) -> int:

@@ -92,7 +92,8 @@ def upsert_customer(session: Session, data: CustomerData) -> tuple[BillingCustom
         table = BillingCustomerRow.__table__  # type: ignore[attr-defined]
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         statement = insert(table).values(customer_key=data.key, created_at=now, updated_at=now, **values)
-        created = session.execute(statement.on_conflict_do_nothing()).rowcount  # type: ignore[attr-defined]
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT that SQLAlchemy gave an implicit RETURNING.
+        created = session.execute(statement.on_conflict_do_nothing().returning(table.c.id)).first() is not None
         row = session.execute(
             select(BillingCustomerRow).where(col(BillingCustomerRow.customer_key) == data.key)
         ).scalar_one()

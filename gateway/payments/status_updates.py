@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -55,17 +56,26 @@ def store_updates(session: Session, account: str, updates: Sequence[StatusUpdate
     jobs = {j.billcode: j for j in session.execute(select(ProviderJobRow).where(
         col(ProviderJobRow.account) == account,
         ledger.in_strings(session, col(ProviderJobRow.billcode), sorted({u.billcode for u in fresh.values()})),
-    ).with_for_update()).scalars()} if fresh else {}
+    ).order_by(col(ProviderJobRow.billcode)).with_for_update()).scalars()} if fresh else {}  # one lock order
     now = utcnow()
     touched: set[int] = set()
     unknown = 0
+    table = ProviderEventRow.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    claimed = 0
     for update in sorted(fresh.values(), key=lambda u: (u.time, u.id)):
         job = jobs.get(update.billcode)
-        session.add(ProviderEventRow(
+        # The other channel may store the same event between our read of ``known`` and here: the row is
+        # claimed with INSERT … ON CONFLICT DO NOTHING and only the transaction that claimed it applies it.
+        inserted = session.execute(insert(table).values(
             account=account, event_id=update.id[:100], event=update.event[:20], billcode=update.billcode[:35],
             jobid=update.jobid, status=update.status.value, at=update.time, open_amount=f"{update.openamount:.2f}",
             paid_amount=f"{update.paidamount:.2f}", fees=f"{update.fees:.2f}",
-            invoice_id=job.invoice_id if job else None, via=via, received_at=now))
+            invoice_id=job.invoice_id if job else None, via=via, received_at=now,
+        ).on_conflict_do_nothing().returning(table.c.id)).first()
+        if inserted is None:
+            continue
+        claimed += 1
         if job is None:
             unknown += 1
             log.warning("provider %s: update %s for billcode %s, which has no job of ours", account, update.id,
@@ -82,7 +92,7 @@ def store_updates(session: Session, account: str, updates: Sequence[StatusUpdate
         touched.add(job.invoice_id)
     session.flush()
     ledger.refresh(session, touched)
-    return Stored(len(fresh), len(updates) - len(fresh), unknown)
+    return Stored(claimed, len(updates) - claimed, unknown)
 
 
 def poll_account(engine: Engine, account: str, client: ProviderClient) -> dict[str, Any]:

@@ -43,6 +43,8 @@ from gateway.store.migrate import current_revision, upgrade
 from gateway.store.tables import MessageRecord, MeteringSeriesRow, OutboundMessage, ParkedMessage
 from mappings import samples
 from outbox.admin import status
+from outbox.schema import outbox_delivery
+from outbox.types import utcnow
 from outbox.worker import Worker
 
 MONTH, NEXT_MONTH = date(2026, 3, 1), date(2026, 4, 1)  # includes the 92-quarter DST day, 29.3.2026
@@ -232,10 +234,16 @@ def run_demo(settings: Settings, *, fresh: bool = True) -> int:
     counts = _registry_counts(engine)
     out.append("registry      " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     topics = status(engine)
-    handled_topics = set(build_registry(settings, engine).topics)
-    waiting = ", ".join(f"{t.topic} {t.pending}" for t in topics if t.pending and t.topic not in handled_topics)
-    out.append(f"outbox        {sum(t.done for t in topics)} events handled, {sum(t.dead for t in topics)} dead "
-               f"letters; waiting for consumers not built yet (support log): {waiting or 'none'}")
+    with Session(engine) as s:
+        later: dict[str, int] = dict(s.execute(  # type: ignore[arg-type]
+            select(outbox_delivery.c.consumer, func.count()).where(
+                outbox_delivery.c.state == "pending", outbox_delivery.c.next_attempt_at > utcnow())
+            .group_by(outbox_delivery.c.consumer)).all())
+    waiting = ", ".join(f"{t.consumer} {t.pending - later.get(t.consumer, 0)}" for t in topics
+                        if t.pending > later.get(t.consumer, 0))
+    scheduled = ", ".join(f"{consumer} {n}" for consumer, n in sorted(later.items()))
+    out.append(f"outbox        {sum(t.done for t in topics)} deliveries handled, {sum(t.dead for t in topics)} dead "
+               f"letters, due and waiting: {waiting or 'none'}; scheduled for later: {scheduled or 'none'}")
     print("\n".join(out))
     print(f"""
 where to look (after `. .venv/bin/activate`; the data stays in {engine.url.database})
@@ -244,6 +252,9 @@ where to look (after `. .venv/bin/activate`; the data stays in {engine.url.datab
   gateway serve                                then /health, /metrics, POST /soap/b2b, GET /soap/b2b?wsdl
   gateway invoices list --period 2026-03       the invoices, credit notes and corrected invoices
   gateway invoices export --format pdf --out DIR   (also finvoice, json) one file per invoice
+  gateway payments summary                     receivables: payment statuses, unmatched queue, provider jobs
+  gateway payments unmatched                   the payment that waits for a person, with its reason
+  gateway users add anna --role support        then `gateway serve` and open /support/ with the printed token
   {work}/scenario/                         the XML the simulated Datahub delivered
   {work}/invoices/                         Finvoice 3.0 XML and PDF of every invoice and credit note""")
     engine.dispose()

@@ -94,8 +94,8 @@ def run_billing_demo(
                 col(InvoiceRow.id) > note.id)).scalars().first()
             out.append(f"credit note   {note.entity_id} {note.number} credits {note.total} EUR of invoice "
                        f"{original.number if original else '?'}; corrected invoice "
-                       f"{corrected.number if corrected else '?'} {corrected.total if corrected else ''} EUR "
-                       f"({(note.reason or '')[:90]})")
+                       f"{corrected.number if corrected else '?'} {corrected.total if corrected else ''} EUR")
+            out.append(f"              because of the {note.reason or 'correction'}")
     folders = []
     for fmt in ("finvoice", "pdf"):
         folder = work / "invoices" / fmt

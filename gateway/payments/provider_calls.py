@@ -55,6 +55,7 @@ from gateway.payments.provider.api import (
 )
 from gateway.payments.provider.client import ProviderClient, ProviderRejected
 from gateway.payments.settings import ProviderSettings
+from gateway.payments.status_updates import adopt_orphan_events
 from gateway.store.billing_tables import BillingCustomerRow, InvoiceLineRow, InvoiceRow
 from gateway.store.payments_tables import ProviderJobRow, ProviderRequestRow
 from outbox import ExternalCall, HandlerRegistry, OutboxMessage, PermanentFailure
@@ -179,10 +180,13 @@ def make_job_call(clients: ClientFactory, config: ProviderSettings) -> ExternalC
             return
         now = utcnow()
         channel = _channel_kind(session, payload)
-        session.add(ProviderJobRow(
+        job = ProviderJobRow(
             invoice_id=payload["invoice_id"], entity_id=payload["entity"], account=str(payload["provider_account"]),
             billcode=receipt.billcode, jobtype=int(receipt.jobtype), jobid=receipt.jobid, channel=channel,
-            provider_status=receipt.status.value, status_at=NO_UPDATE_YET, created_at=now, updated_at=now))
+            provider_status=receipt.status.value, status_at=NO_UPDATE_YET, created_at=now, updated_at=now)
+        session.add(job)
+        session.flush()
+        adopt_orphan_events(session, job)  # a webhook that announced the job before this answer was recorded
         log.info("invoice %s: provider job %s (%s, %s)", payload["number"], receipt.jobid,
                  "created" if receipt.created else "already there", receipt.status.value)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -78,21 +79,74 @@ def store_updates(session: Session, account: str, updates: Sequence[StatusUpdate
         claimed += 1
         if job is None:
             unknown += 1
-            log.warning("provider %s: update %s for billcode %s, which has no job of ours", account, update.id,
-                        update.billcode)
+            # Usually the job's answer is still being recorded (adopt_orphan_events takes the event over then).
+            log.info("provider %s: update %s for billcode %s, which has no job of ours yet", account, update.id,
+                     update.billcode)
             continue
-        if update.time >= job.status_at:
-            job.provider_status, job.status_at = update.status.value, update.time
-            job.provider_paid, job.provider_open = f"{update.paidamount:.2f}", f"{update.openamount:.2f}"
-            job.provider_fees, job.updated_at = f"{update.fees:.2f}", now
-        if update.status is not JobStatus.INVOICING:
-            invoice = session.get(InvoiceRow, job.invoice_id)
-            if invoice is not None and invoice.status == "issued":
-                mark_sent(session, job.invoice_id, update.time)
+        _apply(session, job, update.status, update.time, f"{update.paidamount:.2f}", f"{update.openamount:.2f}",
+               f"{update.fees:.2f}", now)
         touched.add(job.invoice_id)
+    touched |= _adopt_known_orphans(session, account, known, jobs, now)
     session.flush()
     ledger.refresh(session, touched)
     return Stored(claimed, len(updates) - claimed, unknown)
+
+
+def adopt_orphan_events(session: Session, job: ProviderJobRow) -> int:
+    """Apply the events stored for ``job``'s billcode before the job itself was recorded, and return how many.
+
+    The provider announces a job (``Invoicing``) the moment it creates it, often before our call's answer is
+    recorded: such an event is stored without an invoice and taken over here, in the transaction that records
+    the job (and again by ``store_updates`` when the other channel brings the same event later)."""
+    orphans = list(session.execute(select(ProviderEventRow).where(
+        col(ProviderEventRow.account) == job.account, col(ProviderEventRow.billcode) == job.billcode,
+        col(ProviderEventRow.invoice_id).is_(None),
+    ).order_by(col(ProviderEventRow.at), col(ProviderEventRow.id))).scalars())
+    now = utcnow()
+    for event in orphans:
+        event.invoice_id = job.invoice_id
+        _apply(session, job, JobStatus(event.status), event.at, event.paid_amount, event.open_amount, event.fees,
+               now)
+    if orphans:
+        session.flush()
+        ledger.refresh(session, {job.invoice_id})
+    return len(orphans)
+
+
+def _adopt_known_orphans(session: Session, account: str, known: set[str], jobs: dict[str, ProviderJobRow],
+                         now: datetime) -> set[int]:
+    """Events seen before (``known``) that were stored without a job while their job now exists: applied now."""
+    if not known:
+        return set()
+    orphan_codes = set(session.execute(select(col(ProviderEventRow.billcode)).where(
+        col(ProviderEventRow.account) == account, col(ProviderEventRow.invoice_id).is_(None),
+        ledger.in_strings(session, col(ProviderEventRow.event_id), sorted(known)),
+    )).scalars())
+    if not orphan_codes:
+        return set()
+    found = {j.billcode: j for j in session.execute(select(ProviderJobRow).where(
+        col(ProviderJobRow.account) == account, ledger.in_strings(session, col(ProviderJobRow.billcode),
+                                                                  sorted(orphan_codes - jobs.keys())),
+    ).order_by(col(ProviderJobRow.billcode)).with_for_update()).scalars()} if orphan_codes - jobs.keys() else {}
+    touched: set[int] = set()
+    for code in sorted(orphan_codes):
+        job = jobs.get(code) or found.get(code)
+        if job is not None and adopt_orphan_events(session, job):
+            touched.add(job.invoice_id)
+    return touched
+
+
+def _apply(session: Session, job: ProviderJobRow, status: JobStatus, at: datetime, paid: str, open_amount: str,
+           fees: str, now: datetime) -> None:
+    """One update applied to its job: the newest status wins (an older one arriving late changes nothing but
+    marking a delivered invoice sent)."""
+    if at >= job.status_at:
+        job.provider_status, job.status_at = status.value, at
+        job.provider_paid, job.provider_open, job.provider_fees, job.updated_at = paid, open_amount, fees, now
+    if status is not JobStatus.INVOICING:
+        invoice = session.get(InvoiceRow, job.invoice_id)
+        if invoice is not None and invoice.status == "issued":
+            mark_sent(session, job.invoice_id, at)
 
 
 def poll_account(engine: Engine, account: str, client: ProviderClient) -> dict[str, Any]:

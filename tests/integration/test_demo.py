@@ -20,7 +20,7 @@ def test_demo_pulls_parks_rates_corrects_and_sends(tmp_path: Path, capsys: pytes
     assert "372 series stored (12 of them on 29.3.2026 with 92 quarter hours)" in lines["metering"]
     assert "revision 2" in lines["correction"]
     assert "ACK BA01 -> accepted" in lines["outbound"]
-    assert "0 dead letters" in lines["outbox"]
+    assert "0 dead letters" in lines["outbox"] and "due and waiting: none" in lines["outbox"]
     assert out.count("€ excl. VAT") == 12
     assert "ropo-retail-0001 12" in lines["provider"] and "each stored once" in lines["statuses"]
     assert "9 allocated, 1 unmatched" in lines["bank"] and "invalid_reference" in out
@@ -43,7 +43,7 @@ def _the_demo_invoices_are_valid_and_complete(out: str, folder: Path) -> None:
     lines = {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
     assert "retail" in lines["billing"] and "distribution" in lines["billing"] and "heating 1" in lines["billing"]
     assert "held 0" in lines["billing"] and "creates 0 invoices" in lines["rerun"]
-    assert "corrected invoice" in lines["credit"] and "E66 message" in lines["credit"]
+    assert "corrected invoice" in lines["credit"] and "because of the metering correction: E66 message" in out
     xml_files = sorted((folder / "finvoice").glob("*.xml"))
     pdf_files = sorted((folder / "pdf").glob("*.pdf"))
     assert len(xml_files) == len(pdf_files) > 20 and [f.stem for f in xml_files] == [f.stem for f in pdf_files]

@@ -26,14 +26,15 @@ from gateway.domain.identifiers import make_gsrn
 from gateway.payments.bank_samples import SampleEntry, SamplePart
 from gateway.payments.dunning_run import run_dunning
 from gateway.payments.importing import import_bank_file
-from gateway.payments.provider.api import SIGNATURE_HEADER, JobStatus, JobType, sign, webhook_body
+from gateway.payments.provider.api import SIGNATURE_HEADER, JobStatus, JobType, StatusUpdate, sign, webhook_body
+from gateway.payments.provider_calls import NO_UPDATE_YET
 from gateway.payments.provider_sim.app import WebhookSettings
 from gateway.payments.provider_sim.background import RunningProvider, serve_provider
 from gateway.payments.provider_sim.clock import SimClock
 from gateway.payments.provider_sim.faults import FaultInjector, FaultRule, Outage, parse_fault
 from gateway.payments.provider_sim.simulator import Account, ProviderSimulator
 from gateway.payments.settings import provider_settings
-from gateway.payments.status_updates import poll_provider
+from gateway.payments.status_updates import Stored, poll_provider, store_updates
 from gateway.rating.catalogues import load_catalogue_file
 from gateway.store.billing_tables import BillingAdjustmentRow, InvoiceRow
 from gateway.store.payments_tables import DunningStepRow, ProviderEventRow, ProviderJobRow
@@ -244,3 +245,52 @@ def test_a_job_the_provider_refuses_is_a_dead_letter_with_its_message(engine: En
     dead = [o for o in outcomes if o.result == "dead"]
     assert len(dead) == 2 and all("postcode is required" in (o.error or "") for o in dead)
     assert all(o.message.attempts == 1 for o in dead)  # at once, not after the retry schedule
+
+
+def _update(billcode: str, event_id: str, status: JobStatus, minute: int) -> StatusUpdate:
+    return StatusUpdate(event_id, 2001, JobType.INVOICE, billcode, "200000001", status,
+                        datetime(2026, 4, 2, 8, minute, tzinfo=UTC), Decimal("68.49"), Decimal("0.00"))
+
+
+def test_an_event_that_announced_the_job_before_its_answer_was_recorded_is_applied_with_the_job(
+    engine: Engine,
+) -> None:
+    # The provider pushes a job's first status the moment it creates the job; our call's answer (the job row)
+    # may be recorded after that event is stored. The event waits without an invoice and the job takes it over.
+    bill_march(engine)
+    network = invoice(engine, "distribution", "200000001")
+    with Session(engine) as s, s.begin():
+        early = store_updates(s, "ropo-network-0001", [_update(network.reference_rf, "early-1", JobStatus.DUE, 1)],
+                              "webhook")
+    assert early.unknown == 1
+    with stack(engine, webhooks=False) as st:
+        st.worker.drain()  # the job is created and recorded
+    with Session(engine) as s:
+        event = s.execute(select(ProviderEventRow).where(col(ProviderEventRow.event_id) == "early-1")).scalar_one()
+        job = s.execute(select(ProviderJobRow).where(col(ProviderJobRow.invoice_id) == network.id)).scalar_one()
+    assert event.invoice_id == network.id
+    assert job.provider_status == JobStatus.DUE.value
+    assert invoice(engine, "distribution", "200000001").status == "sent"
+
+
+def test_an_orphaned_event_brought_again_by_the_other_channel_is_applied_once_its_job_exists(
+    engine: Engine,
+) -> None:
+    bill_march(engine)
+    network = invoice(engine, "distribution", "200000001")
+    update = _update(network.reference_rf, "early-2", JobStatus.DUE, 2)
+    with Session(engine) as s, s.begin():
+        assert store_updates(s, "ropo-network-0001", [update], "webhook").unknown == 1
+        # The job recorded by a transaction that could not yet see the event (PostgreSQL, both committing at once).
+        now = utcnow()
+        s.add(ProviderJobRow(invoice_id=network.id, entity_id="distribution", account="ropo-network-0001",
+                             billcode=network.reference_rf, jobtype=0, jobid=2001, channel="paper",
+                             provider_status=JobStatus.INVOICING.value, status_at=NO_UPDATE_YET, created_at=now,
+                             updated_at=now))
+    with Session(engine) as s, s.begin():
+        assert store_updates(s, "ropo-network-0001", [update], "poll") == Stored(0, 1, 0)
+    with Session(engine) as s:
+        event = s.execute(select(ProviderEventRow).where(col(ProviderEventRow.event_id) == "early-2")).scalar_one()
+        job = s.execute(select(ProviderJobRow).where(col(ProviderJobRow.invoice_id) == network.id)).scalar_one()
+    assert (event.invoice_id, job.provider_status) == (network.id, JobStatus.DUE.value)
+    assert invoice(engine, "distribution", "200000001").status == "sent"

@@ -1,4 +1,4 @@
-"""The virtual bank barcode: every vector of Finance Finland's Bank Bar Code Guide v5.3 (DOMAIN.md §4.3) in
+"""The virtual bank barcode: every vector of Finance Finland's Bank Bar Code Guide v5.3 (docs/market.md §4.3) in
 both versions, and the invariants behind them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Due dates on Finnish banking days (DOMAIN.md §4.1: a consumer's invoice is sent ≥ 14 days before it is due)."""
+"""Due dates on Finnish banking days (docs/market.md §4.1: a consumer's invoice is sent ≥ 14 days before it is due)."""
 
 from __future__ import annotations
 

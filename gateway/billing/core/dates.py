@@ -4,7 +4,7 @@ A banking day is a weekday that is not a Finnish public holiday in the ``holiday
 (which includes the days banks keep closed: New Year's Day, Epiphany, Good Friday, Easter Monday, May Day,
 Ascension Day, Midsummer Eve, Independence Day, Christmas Eve, Christmas Day and Boxing Day).
 
-Due date (DOMAIN.md §4.1, Energy Authority): a consumer's invoice is sent at least 14 days before it is due;
+Due date (docs/market.md §4.1, Energy Authority): a consumer's invoice is sent at least 14 days before it is due;
 the entity's payment term applies when longer. A due date that is not a banking day moves to the next one.
 """
 

@@ -1,6 +1,6 @@
 """Finvoice 3.0 (Finance Finland) from an issued ``Document``, and its validation against the official XSD.
 
-Shape (DOMAIN.md §4.4, schema in ``schemas/finvoice-3.0``): root ``Finvoice Version="3.0"`` without a
+Shape (docs/market.md §4.4, schema in ``schemas/finvoice-3.0``): root ``Finvoice Version="3.0"`` without a
 namespace; dates ``Format="CCYYMMDD"``; amounts with a decimal comma and ``AmountCurrencyIdentifier="EUR"``;
 ``EpiInstructedAmount`` with exactly two decimals; VAT percentages like ``25,5``. ``INV01`` is an invoice,
 ``INV02`` a credit note that names the credited invoice in ``OriginalInvoiceNumber``. The virtual barcode is a

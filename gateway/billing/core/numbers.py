@@ -2,7 +2,7 @@
 
 An entity's series is ``prefix`` (digits, unique per entity in the group) followed by a running number
 zero-padded to ``width``: ``10`` + ``0000042`` → ``100000042``. Numbers are digits only so that the national
-reference can be the invoice number + its 7-3-1 check digit (DOMAIN.md §4.2): unique per entity, and across
+reference can be the invoice number + its 7-3-1 check digit (docs/market.md §4.2): unique per entity, and across
 the group as long as prefixes differ. The running number itself is drawn gaplessly by the store at issue.
 """
 

@@ -1,7 +1,8 @@
 """The VAT specification of an invoice: one row per rate, VAT computed once on the rate's base.
 
 Same rule as rating's ``vat_breakdown`` (catalogue/README.md): VAT per rate = base × rate, rounded half up
-to cents; a net negative base carries no VAT unless ``vat_on_net_credit`` (DOMAIN.md §3.1, unverified).
+to cents; a net negative base carries no VAT unless ``vat_on_net_credit`` (unverified practice, hence a
+setting: docs/market.md §3.3).
 A credit note reverses exactly the VAT that was charged on what it credits (``reversed_vat``).
 """
 

@@ -53,7 +53,7 @@ class ReferenceScheme(StrEnum):
 
 
 class ProviderMode(StrEnum):
-    """How the payment provider handles an entity's invoices (DOMAIN.md §5.1)."""
+    """How the payment provider handles an entity's invoices (docs/market.md §5.1)."""
 
     PRINT_ONLY = "print_only"  # jobtype 300: delivery only, payments to our own account and reference
     FULL_SERVICE = "full_service"  # jobtype 0: the provider delivers, monitors and collects

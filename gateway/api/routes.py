@@ -532,7 +532,7 @@ ROUTES: Final = [
              "the exact bytes received or sent (identity codes masked unless revealed with a reason)", "messages",
              STR, [MESSAGE_PARAM, *REVEAL],
              media_types=("application/xml", "application/toml", "application/yaml", "application/json",
-                          "text/plain")),
+                          "text/plain"), media_schemas={"application/json": OBJ}),
     ApiRoute("GET", "/messages/{id}/lineage", get_message_lineage, Permission.READ,
              "what the message became: transactions, accounting points, metering versions, rating results; a bank "
              "file's payments, their allocations and the invoices they settle",

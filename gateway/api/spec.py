@@ -84,6 +84,7 @@ class ApiRoute:
     media_types: tuple[str, ...] = ("application/json",)
     errors: tuple[int, ...] = (400, 404)
     body: dict[str, Any] | None = None  # the JSON request body's schema (an object), checked before the handler
+    media_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # per media type, instead of response
 
     @property
     def operation_id(self) -> str:
@@ -99,7 +100,8 @@ def openapi_document(routes: list[ApiRoute], components: dict[str, Any]) -> dict
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         responses: dict[str, Any] = {
-            "200": {"description": "OK", "content": {m: {"schema": route.response} for m in route.media_types}},
+            "200": {"description": "OK", "content": {
+                m: {"schema": route.media_schemas.get(m, route.response)} for m in route.media_types}},
             "401": {"description": "no valid bearer token", "content": _PROBLEM_CONTENT},
             "403": {"description": "the role may not do this", "content": _PROBLEM_CONTENT},
         }

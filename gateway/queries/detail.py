@@ -276,6 +276,14 @@ def raw_document(session: Session, ref: MessageRef) -> RawDocument | None:
         return RawDocument(data.encode("utf-8"), "application/json", f"provider-{call.kind}-{call.id}.json")
     if ref.kind == WEBHOOK:
         hook = session.get(ProviderWebhookRow, ref.pk)
-        return None if hook is None else RawDocument(bytes(hook.body), "application/json", f"webhook-{hook.id}.json")
+        if hook is None:
+            return None
+        body = bytes(hook.body)
+        try:  # a refused batch may be anything: only an object is served as JSON
+            is_object = isinstance(json.loads(body), dict)
+        except (ValueError, UnicodeDecodeError):
+            is_object = False
+        return RawDocument(body, "application/json" if is_object else "text/plain",
+                           f"webhook-{hook.id}.{'json' if is_object else 'txt'}")
     assert ref.kind == PRICE_FILE
     return None

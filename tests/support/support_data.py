@@ -67,6 +67,7 @@ class Scenario:
     customer_id: int = 0  # the billing customer of POINT
     payment_id: int = 0  # the bank entry that paid part of the corrected retail invoice
     unmatched_id: int = 0  # the bank file's payment that nothing matched
+    numbers: dict[str, str] = field(default_factory=dict)  # invoice key (as in `invoices`) → its number
 
 
 def agreement_message(product_code: str, message_id: str) -> bytes:
@@ -182,6 +183,9 @@ def _bill_and_correct(engine: Engine, scenario: Scenario, pulled: Callable[[str,
             for pk, kind in s.execute(select(col(InvoiceRow.id), col(InvoiceRow.kind)).where(
                     col(InvoiceRow.original_invoice_id) == original)).all():
                 scenario.invoices[f"{entity}-{'credit-note' if kind == 'credit_note' else 'corrected'}"] = int(pk)
+        for key, pk in scenario.invoices.items():
+            scenario.numbers[key] = s.execute(select(col(InvoiceRow.number)).where(
+                col(InvoiceRow.id) == pk)).scalar_one()
 
 
 PAID_ON = date(2026, 5, 4)

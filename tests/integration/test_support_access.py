@@ -20,6 +20,7 @@ from sqlmodel import col
 from gateway.access.users import revoke_user
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.store.payments_tables import ProviderWebhookRow
 from gateway.store.support_tables import AccessAudit, AppSecret
 from outbox.schema import outbox_delivery
 from tests.support.databases import BACKENDS, fresh_database_url, migrated_engine
@@ -424,3 +425,26 @@ async def test_manual_allocation_is_for_billing_admins_audited_and_refuses_what_
                          .order_by(col(AccessAudit.id))).scalars().all()
     assert len(rows) == audited + 1 and rows[-1].user_name == "billing-admin-user"
     assert rows[-1].detail is not None and rows[-1].detail["amount"] == "1.50"
+
+
+async def test_receivables_entries_of_the_log_open_on_the_pages(
+        client: TestClient, served: tuple[Engine, Scenario, str]) -> None:
+    engine, scenario, _ = served
+    from gateway.payments.webhook import archive_batch
+
+    with Session(engine) as s, s.begin():
+        archive_batch(s, b'{"batch": "x"', "rejected", error="not a batch")
+        hook = s.execute(select(col(ProviderWebhookRow.id))).scalars().all()[-1]
+    await client.post("/support/login", data={"token": scenario.tokens["support"]}, allow_redirects=False)
+    log = await client.get("/support/messages?document_type=provider_payment")
+    assert log.status == 200 and "PROVIDER_PAYMENT" in await log.text()
+    call = await client.get("/support/messages/prov-1")
+    text = await call.text()
+    assert call.status == 200 and "ropo-retail-0001" in text and "amount" in text and "10.00" in text
+    assert f"/support/invoices/{scenario.invoices['retail-corrected']}" in text
+    refused = await client.get(f"/support/messages/hook-{hook}")
+    assert refused.status == 200 and "not a batch" in await refused.text()
+    bank = await client.get(f"/support/messages/{scenario.ids['bank']}")
+    page = await bank.text()
+    assert bank.status == 200 and 'id="bank-payments"' in page
+    assert "SUPPORT-PAID-1" in page and "Ntry" in page  # the camt.054 as received

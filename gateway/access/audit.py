@@ -15,6 +15,7 @@ REPLAY: Final = "replay"
 LOGIN: Final = "login"
 BILLING_RUN: Final = "billing_run"  # asked for (written before the run starts)
 BILLING_RUN_FINISHED: Final = "billing_run_finished"  # what came of it (the run id, counts, or the error)
+ALLOCATE_PAYMENT: Final = "allocate_payment"  # an unmatched payment put on an invoice by hand (with the result)
 
 
 def record_access(

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.access.guard import public
 from gateway.access.problems import problem_response
 from gateway.api.billing_routes import INVOICING_ROUTES
+from gateway.api.payment_routes import PAYMENT_ROUTES
 from gateway.api.routes import API_ENGINE, ROUTES, Forbidden, Unprocessable
 from gateway.api.spec import ApiRoute, Handler, openapi_document
 from gateway.api.validation import validated
@@ -21,7 +22,7 @@ from gateway.queries.pagination import BadQuery
 log = logging.getLogger("gateway.api")
 
 _DOCUMENT = web.AppKey("api_document", str)
-ALL_ROUTES: list[ApiRoute] = [*ROUTES, *INVOICING_ROUTES]
+ALL_ROUTES: list[ApiRoute] = [*ROUTES, *INVOICING_ROUTES, *PAYMENT_ROUTES]
 
 
 @web.middleware

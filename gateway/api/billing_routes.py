@@ -246,6 +246,9 @@ INVOICE_DETAIL: Final = {
         "original_invoice": nullable(INVOICE_LINK), "credit_notes": {"type": "array", "items": INVOICE_LINK},
         "corrected_by": {"type": "array", "items": INVOICE_LINK}, "seller": OBJ, "buyer": OBJ,
         "billed_periods": ARRAY, "finvoice_sha256": STR, "documents": obj({"finvoice": STR, "pdf": STR}),
+        "payments": {"type": "array", "items": obj({"id": INT, "amount": DECIMAL, "paid_on": DAY, "source": STR},
+                                                    {"payment_id": OINT, "unmatched_id": OINT,
+                                                     "message": nullable(MESSAGE_ID)})},
     },
 }
 FORMULA: Final = obj({"key": STR, "text": STR, "text_fi": STR, "calculation": STR})
@@ -310,7 +313,8 @@ ROW_ID: Final = {"type": "integer", "minimum": 1, "maximum": 2**53}
 DIRECTION = query("direction", {"type": "string", "enum": ["upstream", "downstream"]},
                   "upstream (default: what it rests on) or downstream (what was made of it)")
 _LINEAGE_DOC = ("upstream: the lines, rating results, metering versions, prices, master data, agreements and "
-                "messages behind it; downstream: the released document and what credits it")
+                "messages behind it, and the payments put on it (allocations, bank entries, bank files); "
+                "downstream: the released document and what credits it")
 
 INVOICING_ROUTES: Final = [
     ApiRoute("GET", "/invoices", list_invoices, Permission.READ,

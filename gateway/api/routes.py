@@ -454,7 +454,8 @@ DEAD_LETTER: Final = obj({"id": INT, "message_id": STR, "topic": STR, "consumer"
 
 POINT_PARAM = path_param("gsrn", GSRN, "accounting point (GSRN)")
 ID_PARAM = path_param("id", {"type": "integer", "minimum": 1, "maximum": 2**53}, "row id")
-MESSAGE_PARAM = path_param("id", MESSAGE_ID, "message log id: in-N, out-N, price-N or catalogue-N")
+MESSAGE_PARAM = path_param("id", MESSAGE_ID, "message log id: in-N, out-N, price-N, catalogue-N, inv-N, bank-N, "
+                                           "prov-N or hook-N")
 POINT_FILTER = query("accounting_point", GSRN, "only this accounting point")
 FROM_TO = [query("from", TIME, "from this instant (inclusive)"), query("to", TIME, "to this instant (exclusive)")]
 
@@ -513,7 +514,8 @@ ROUTES: Final = [
              "the messages, metering versions, master data, agreements and prices behind a rating", "rating",
              LINEAGE, [ID_PARAM]),
     ApiRoute("GET", "/messages", list_messages, Permission.READ,
-             "the message log: inbound and outbound messages and imported files, newest first", "messages",
+             "the message log: inbound and outbound messages, imported files, released invoices, bank files, payment "
+             "provider calls and webhook batches, newest first", "messages",
              page_of(MESSAGE_SUMMARY), [
                  *PAGING, query("gsrn", GSRN, "about this accounting point"),
                  query("message_id", {"type": "string", "maxLength": 100}, "the sender's message id"),
@@ -528,9 +530,12 @@ ROUTES: Final = [
              MESSAGE_DETAIL, [MESSAGE_PARAM]),
     ApiRoute("GET", "/messages/{id}/raw", get_message_raw, Permission.READ,
              "the exact bytes received or sent (identity codes masked unless revealed with a reason)", "messages",
-             STR, [MESSAGE_PARAM, *REVEAL], media_types=("application/xml", "application/toml", "application/yaml")),
+             STR, [MESSAGE_PARAM, *REVEAL],
+             media_types=("application/xml", "application/toml", "application/yaml", "application/json",
+                          "text/plain"), media_schemas={"application/json": OBJ}),
     ApiRoute("GET", "/messages/{id}/lineage", get_message_lineage, Permission.READ,
-             "what the message became: transactions, accounting points, metering versions, rating results",
+             "what the message became: transactions, accounting points, metering versions, rating results; a bank "
+             "file's payments, their allocations and the invoices they settle",
              "messages", LINEAGE, [MESSAGE_PARAM]),
     ApiRoute("GET", "/outbox/dead-letters", list_dead_letters, Permission.READ, "dead letters, newest first",
              "outbox", page_of(DEAD_LETTER), [*PAGING, query("topic", {"type": "string", "maxLength": 100},

@@ -39,7 +39,7 @@ OTIME: Final = nullable(TIME)
 DAY: Final = {"type": "string", "format": "date"}
 OBJ: Final = {"type": "object"}
 OOBJ: Final = nullable(OBJ)
-MESSAGE_ID: Final = {"type": "string", "pattern": "^(in|out|price|catalogue|inv)-[0-9]{1,18}$"}
+MESSAGE_ID: Final = {"type": "string", "pattern": "^(in|out|price|catalogue|inv|bank|prov|hook)-[0-9]{1,18}$"}
 OMESSAGE_ID: Final = nullable(MESSAGE_ID)
 GSRN: Final = {"type": "string", "pattern": "^[0-9]{18}$"}
 
@@ -84,6 +84,7 @@ class ApiRoute:
     media_types: tuple[str, ...] = ("application/json",)
     errors: tuple[int, ...] = (400, 404)
     body: dict[str, Any] | None = None  # the JSON request body's schema (an object), checked before the handler
+    media_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # per media type, instead of response
 
     @property
     def operation_id(self) -> str:
@@ -99,7 +100,8 @@ def openapi_document(routes: list[ApiRoute], components: dict[str, Any]) -> dict
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         responses: dict[str, Any] = {
-            "200": {"description": "OK", "content": {m: {"schema": route.response} for m in route.media_types}},
+            "200": {"description": "OK", "content": {
+                m: {"schema": route.media_schemas.get(m, route.response)} for m in route.media_types}},
             "401": {"description": "no valid bearer token", "content": _PROBLEM_CONTENT},
             "403": {"description": "the role may not do this", "content": _PROBLEM_CONTENT},
         }
@@ -130,7 +132,8 @@ def openapi_document(routes: list[ApiRoute], components: dict[str, Any]) -> dict
             "version": "1",
             "description": (
                 "Read access to the message log, lineage, stored data, invoices with their explanation and "
-                "documents, and billing runs; outbox operations and billing runs for billing admins. For support "
+                "documents, billing runs, payments and unmatched payments; outbox operations, billing runs and "
+                "manual allocation of payments for billing admins. For support "
                 "staff and the billing core. Lists answer {items, next_cursor} and take limit and cursor "
                 "(keyset pages). Errors are RFC 9457 problem details. Personal identity codes are masked "
                 "unless revealed (reveal=identity_code with a reason; audited)."),

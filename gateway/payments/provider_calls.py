@@ -82,6 +82,14 @@ class JobCall:
 
 
 @dataclass(frozen=True)
+class JobSent:
+    """A job as sent and the provider's receipt: both are kept (``provider_request`` kind ``job``)."""
+
+    job: JobRequest
+    receipt: JobReceipt
+
+
+@dataclass(frozen=True)
 class PaymentCall:
     account: str
     report: PaymentReport
@@ -152,7 +160,7 @@ def _job_of(session: Session, invoice_id: int) -> ProviderJobRow | None:
 
 
 # -- invoice.released -------------------------------------------------------------------------------------------
-def make_job_call(clients: ClientFactory, config: ProviderSettings) -> ExternalCall[JobCall, JobReceipt]:
+def make_job_call(clients: ClientFactory, config: ProviderSettings) -> ExternalCall[JobCall, JobSent]:
     def prepare(session: Session, message: OutboxMessage) -> JobCall | None:
         payload = INVOICE_RELEASED.payload(message)
         account = payload["provider_account"]
@@ -167,24 +175,30 @@ def make_job_call(clients: ClientFactory, config: ProviderSettings) -> ExternalC
         return JobCall(account, payload["invoice_id"], payload["entity"],
                        build_job(session, invoice, jobtype, payload["payment_reference"]))
 
-    def call(request: JobCall, message: OutboxMessage) -> JobReceipt:
+    def call(request: JobCall, message: OutboxMessage) -> JobSent:
         with clients(request.account) as client:
             try:
-                return client.create_job(request.job)
+                return JobSent(request.job, client.create_job(request.job))
             except ProviderRejected as error:
                 raise _rejected(error) from error
 
-    def record(session: Session, message: OutboxMessage, receipt: JobReceipt) -> None:
+    def record(session: Session, message: OutboxMessage, sent: JobSent) -> None:
         payload = INVOICE_RELEASED.payload(message)
         if _job_of(session, payload["invoice_id"]) is not None:
             return
         now = utcnow()
+        receipt = sent.receipt
         channel = _channel_kind(session, payload)
+        account = str(payload["provider_account"])
         job = ProviderJobRow(
-            invoice_id=payload["invoice_id"], entity_id=payload["entity"], account=str(payload["provider_account"]),
+            invoice_id=payload["invoice_id"], entity_id=payload["entity"], account=account,
             billcode=receipt.billcode, jobtype=int(receipt.jobtype), jobid=receipt.jobid, channel=channel,
             provider_status=receipt.status.value, status_at=NO_UPDATE_YET, created_at=now, updated_at=now)
         session.add(job)
+        # The call itself, for the message log: the job as sent and the receipt.
+        session.add(ProviderRequestRow(
+            kind="job", identity=f"job:{receipt.billcode}"[:120], account=account, invoice_id=payload["invoice_id"],
+            body=sent.job.to_json(), status="sent", answer=receipt.to_json(), created_at=now, sent_at=now))
         session.flush()
         adopt_orphan_events(session, job)  # a webhook that announced the job before this answer was recorded
         log.info("invoice %s: provider job %s (%s, %s)", payload["number"], receipt.jobid,

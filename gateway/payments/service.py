@@ -37,6 +37,14 @@ class PaymentInputError(BillingInputError):
     """A request about payments that cannot be done as asked (unknown id, amount too large, …)."""
 
 
+class UnknownUnmatched(PaymentInputError):
+    """No unmatched payment has that id."""
+
+
+class AllocationRefused(PaymentInputError):
+    """The amount asked is more than the payment has left or the invoice has open (or nothing is left)."""
+
+
 def list_unmatched(session: Session, *, include_resolved: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
     """The unmatched-payments queue, oldest first: money nobody has put anywhere yet, with the reason."""
     q = select(UnmatchedPaymentRow).order_by(col(UnmatchedPaymentRow.id)).limit(limit)
@@ -89,10 +97,10 @@ def allocate_manually(session: Session, unmatched_id: int, invoice_number: str, 
     much as both the payment's rest and the invoice's open amount allow."""
     item = session.get(UnmatchedPaymentRow, unmatched_id, with_for_update=True)
     if item is None:
-        raise PaymentInputError(f"no unmatched payment {unmatched_id}; see `gateway payments unmatched`")
+        raise UnknownUnmatched(f"no unmatched payment {unmatched_id}; see `gateway payments unmatched`")
     remaining = Decimal(item.amount) - Decimal(item.allocated_amount)
     if item.status != "open" or remaining <= 0:
-        raise PaymentInputError(f"unmatched payment {unmatched_id} has nothing left to allocate ({item.status})")
+        raise AllocationRefused(f"unmatched payment {unmatched_id} has nothing left to allocate ({item.status})")
     entities = catalogue_entities(session)
     entity = entity or own_accounts(entities).get(item.account)
     q = select(InvoiceRow).where(col(InvoiceRow.number) == invoice_number.strip(), col(InvoiceRow.kind) == "invoice")
@@ -107,13 +115,15 @@ def allocate_manually(session: Session, unmatched_id: int, invoice_number: str, 
     assert invoice.id is not None
     state = ledger.load_states(session, [invoice.id], lock=True)[invoice.id]
     wanted = min(remaining, state.open_amount) if amount is None else amount
+    if wanted <= 0 and amount is None:
+        raise AllocationRefused(f"invoice {invoice.number} has nothing open ({state.payment_status})")
     if wanted <= 0 or wanted != wanted.quantize(Decimal("0.01")):
         raise PaymentInputError(f"the amount must be positive whole cents (invoice {invoice.number} has "
                                 f"{state.open_amount} € open, the payment {remaining} € left)")
     if wanted > remaining:
-        raise PaymentInputError(f"unmatched payment {unmatched_id} has only {remaining} € left")
+        raise AllocationRefused(f"unmatched payment {unmatched_id} has only {remaining} € left")
     if wanted > state.open_amount:
-        raise PaymentInputError(f"invoice {invoice.number} has only {state.open_amount} € open")
+        raise AllocationRefused(f"invoice {invoice.number} has only {state.open_amount} € open")
     now = utcnow()
     row = PaymentAllocationRow(entry_id=item.entry_id, unmatched_id=item.id, kind="invoice", invoice_id=invoice.id,
                                customer_id=invoice.customer_id, entity_id=invoice.entity_id, amount=f"{wanted:.2f}",

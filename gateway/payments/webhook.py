@@ -9,11 +9,16 @@ the access guard lets it through to this handler (gateway/access/guard.py). Answ
 * 200 ``{"stored", "duplicates", "unknown"}`` only after the events are committed (a batch delivered again
   stores nothing: events are unique per account and event id);
 * 503 when the database fails: the provider retries the batch.
+
+Every batch whose signature holds is kept as received (``provider_webhook``, the message log's ``hook-N``):
+a stored one in the transaction that stores its events, a refused one (not a batch, not our account) in a
+short transaction of its own, with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import Final
 
@@ -26,11 +31,31 @@ from gateway.access.problems import problem_response
 from gateway.payments.provider.api import SIGNATURE_HEADER, ApiFormatError, parse_webhook_batch, verify_signature
 from gateway.payments.settings import ProviderSettings
 from gateway.payments.status_updates import Stored, store_updates
+from gateway.store.payments_tables import ProviderWebhookRow
+from outbox.types import utcnow
 
 WEBHOOK_PATH: Final = "/webhooks/payment-provider"
 MAX_BODY: Final = 5 * 1024 * 1024
 
 log = logging.getLogger("gateway.payments.webhook")
+
+
+def archive_batch(session: Session, body: bytes, status: str, *, account: str | None = None,
+                  batch_id: str | None = None, stored: Stored | None = None, error: str | None = None) -> None:
+    """Keep a signed batch's exact bytes and what came of it, in the caller's transaction."""
+    session.add(ProviderWebhookRow(
+        received_at=utcnow(), account=account[:50] if account else None, batch_id=batch_id[:100] if batch_id else None,
+        body=body, sha256=hashlib.sha256(body).hexdigest(), status=status, stored=stored.stored if stored else 0,
+        duplicates=stored.duplicates if stored else 0, unknown=stored.unknown if stored else 0,
+        error=error[:500] if error else None))
+
+
+def _archive_refused(engine: Engine, body: bytes, error: str, account: str | None = None) -> None:
+    try:
+        with Session(engine) as session, session.begin():
+            archive_batch(session, body, "rejected", account=account, error=error)
+    except SQLAlchemyError as problem:  # the answer (400) does not depend on keeping it
+        log.warning("a refused webhook batch was not archived: %s", type(problem).__name__)
 
 
 def add_webhook_route(app: web.Application, engine: Engine, config: ProviderSettings) -> None:
@@ -51,14 +76,18 @@ def add_webhook_route(app: web.Application, engine: Engine, config: ProviderSett
         try:
             batch = parse_webhook_batch(body)
         except ApiFormatError as error:
+            await asyncio.to_thread(_archive_refused, engine, body, str(error))
             return problem_response(400, str(error)[:500], kind="invalid-batch", instance=request.path)
         if config.tokens and batch.account not in config.tokens:
-            return problem_response(400, f"account {batch.account!r} is not one of ours", kind="invalid-batch",
-                                    instance=request.path)
+            refused = f"account {batch.account!r} is not one of ours"
+            await asyncio.to_thread(_archive_refused, engine, body, refused, batch.account)
+            return problem_response(400, refused, kind="invalid-batch", instance=request.path)
 
         def store() -> Stored:
             with Session(engine) as session, session.begin():
-                return store_updates(session, batch.account, batch.events, "webhook")
+                stored = store_updates(session, batch.account, batch.events, "webhook")
+                archive_batch(session, body, "stored", account=batch.account, batch_id=batch.batch_id, stored=stored)
+                return stored
 
         try:
             result = await asyncio.to_thread(store)

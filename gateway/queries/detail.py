@@ -3,7 +3,9 @@ acknowledgement, timeline and where its raw bytes are."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import zlib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,17 +17,21 @@ from sqlmodel import col
 
 from gateway.access.masking import mask_identity_codes
 from gateway.queries.messages import (
+    BANK_FILE,
     CATALOGUE,
     INBOUND,
     INVOICE,
     OUTBOUND,
     PRICE_FILE,
+    PROVIDER_CALL,
+    WEBHOOK,
     MessageRef,
     MessageSummary,
     summary_of,
 )
 from gateway.queries.timeline import inbound_timeline, invoice_timeline, outbound_timeline
 from gateway.store.billing_tables import InvoiceRow
+from gateway.store.payments_tables import BankEntryRow, BankFileRow, ProviderRequestRow, ProviderWebhookRow
 from gateway.store.rating_tables import CatalogueVersion
 from gateway.store.tables import MessageRecord, OutboundMessage, PartyQueueItem, RawMessage, TransactionRecord
 from gateway.xml.hardened import XmlInputError, parse_xml
@@ -65,6 +71,12 @@ def message_detail(session: Session, ref: MessageRef) -> dict[str, Any] | None:
         return base | _outbound_detail(session, ref.pk)
     if ref.kind == INVOICE:
         return base | _invoice_detail(session, ref.pk)
+    if ref.kind == BANK_FILE:
+        return base | _bank_file_detail(session, summary, ref.pk)
+    if ref.kind == PROVIDER_CALL:
+        return base | _provider_call_detail(session, ref.pk)
+    if ref.kind == WEBHOOK:
+        return base | _webhook_detail(summary)
     return base | _file_detail(summary)
 
 
@@ -185,6 +197,46 @@ def _file_detail(summary: MessageSummary) -> dict[str, Any]:
          "recorded": False}]}
 
 
+PAYMENTS_SHOWN: Final = 1000  # a bank file's entries listed with it (all: /api/payments)
+
+
+def _bank_file_detail(session: Session, summary: MessageSummary, pk: int) -> dict[str, Any]:
+    entries = session.execute(
+        select(col(BankEntryRow.id), col(BankEntryRow.entry_ref), col(BankEntryRow.amount),
+               col(BankEntryRow.reference), col(BankEntryRow.status), col(BankEntryRow.booking_date))
+        .where(col(BankEntryRow.file_id) == pk).order_by(col(BankEntryRow.id)).limit(PAYMENTS_SHOWN)).all()
+    return {"errors": [], "file": summary.extra, "payments": [
+        {"id": int(i or 0), "entry_ref": ref, "amount": amount, "reference": reference, "status": status,
+         "booking_date": day.isoformat()} for i, ref, amount, reference, status, day in entries],
+        "timeline": [{"at": summary.at.isoformat(), "kind": "imported", "detail": {
+            k: summary.extra[k] for k in ("entries", "allocated", "unmatched", "already_imported")},
+            "recorded": True}]}
+
+
+def _provider_call_detail(session: Session, pk: int) -> dict[str, Any]:
+    row = session.get(ProviderRequestRow, pk)
+    assert row is not None
+    timeline = [{"at": row.created_at.isoformat(), "kind": "queued" if row.kind not in ("job", "credit_note")
+                 else "sent", "detail": {"kind": row.kind}, "recorded": True}]
+    if row.sent_at is not None and timeline[0]["kind"] == "queued":
+        timeline.append({"at": row.sent_at.isoformat(), "kind": "sent", "detail": row.answer or {},
+                         "recorded": True})
+    elif row.status == "skipped":
+        timeline.append({"at": row.created_at.isoformat(), "kind": "skipped", "detail": {}, "recorded": False})
+    return {"errors": [], "provider_call": {"kind": row.kind, "invoice_id": row.invoice_id, "account": row.account,
+                                            "request": row.body, "answer": row.answer, "status": row.status},
+            "timeline": timeline}
+
+
+def _webhook_detail(summary: MessageSummary) -> dict[str, Any]:
+    error = summary.extra.get("error")
+    return {"errors": [{"code": "invalid-batch", "text": error, "line": None, "column": None,
+                        "transaction_id": None}] if error else [],
+            "webhook": summary.extra,
+            "timeline": [{"at": summary.at.isoformat(), "kind": summary.status, "detail": {
+                k: summary.extra[k] for k in ("stored", "duplicates", "unknown")}, "recorded": True}]}
+
+
 def raw_document(session: Session, ref: MessageRef) -> RawDocument | None:
     """The exact bytes received or sent (a price file is not archived: its intervals are, see /api/prices); for
     an invoice the Finvoice as released."""
@@ -210,5 +262,28 @@ def raw_document(session: Session, ref: MessageRef) -> RawDocument | None:
             return None
         media = "application/toml" if cat.format == "toml" else "application/yaml"
         return RawDocument(cat.content.encode("utf-8"), media, f"catalogue-{cat.id}.{cat.format}")
+    if ref.kind == BANK_FILE:
+        bank = session.get(BankFileRow, ref.pk)
+        if bank is None:
+            return None
+        return RawDocument(bytes(bank.content), "application/xml" if bank.format == "camt.054" else "text/plain",
+                           re.sub(r"[^A-Za-z0-9._-]", "_", bank.name) or f"bank-{bank.id}")
+    if ref.kind == PROVIDER_CALL:
+        call = session.get(ProviderRequestRow, ref.pk)
+        if call is None:
+            return None
+        data = json.dumps({"request": call.body, "answer": call.answer}, ensure_ascii=False, indent=2)
+        return RawDocument(data.encode("utf-8"), "application/json", f"provider-{call.kind}-{call.id}.json")
+    if ref.kind == WEBHOOK:
+        hook = session.get(ProviderWebhookRow, ref.pk)
+        if hook is None:
+            return None
+        body = bytes(hook.body)
+        try:  # a refused batch may be anything: only an object is served as JSON
+            is_object = isinstance(json.loads(body), dict)
+        except (ValueError, UnicodeDecodeError):
+            is_object = False
+        return RawDocument(body, "application/json" if is_object else "text/plain",
+                           f"webhook-{hook.id}.{'json' if is_object else 'txt'}")
     assert ref.kind == PRICE_FILE
     return None

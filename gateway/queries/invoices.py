@@ -19,6 +19,7 @@ from sqlmodel import col
 from gateway.billing.core.reference import national_from_rf, parse_reference
 from gateway.billing.service import PAYMENT_STATUSES, STATUSES
 from gateway.queries.pagination import BadQuery, Page, decode_cursor, encode_cursor
+from gateway.queries.payments import payments_of_invoice
 from gateway.rating.core.calendar import first_of_next_month
 from gateway.store.billing_tables import (
     BilledPeriodRow,
@@ -217,7 +218,8 @@ def _link(summary: dict[str, Any]) -> dict[str, Any]:
 
 def invoice(session: Session, invoice_id: int) -> dict[str, Any] | None:
     """One invoice or credit note: the summary, the parties as printed, its lines with their sources, the VAT
-    summary, electricity tax, consumption, contracts, the correction reason and the linked documents."""
+    summary, electricity tax, consumption, contracts, the correction reason, the linked documents and the payments
+    put on it (allocations, each with the bank file it came in)."""
     row = session.get(InvoiceRow, invoice_id)
     if row is None:
         return None
@@ -252,6 +254,7 @@ def invoice(session: Session, invoice_id: int) -> dict[str, Any] | None:
                             "period_end": _iso(b.period_end), "rating_result_id": b.rating_result_id,
                             "rating_revision": b.rating_revision} for b in billed],
         "finvoice_sha256": row.finvoice_sha256,
+        "payments": payments_of_invoice(session, invoice_id),
         "documents": {"finvoice": f"/api/invoices/{invoice_id}/finvoice", "pdf": f"/api/invoices/{invoice_id}/pdf"},
     }
 

@@ -2,7 +2,7 @@
 
 The answer is a small graph. Nodes are typed (`message`, `transaction`, `accounting_point`, `master_data`,
 `agreement`, `customer`, `metering_series`, `rating_result`, `assignment`, and from invoicing `invoice_line`,
-`invoice`, `adjustment`); node ids are `type:key`
+`invoice`, `adjustment`, and from receivables `payment`, `allocation`); node ids are `type:key`
 (`message:in-42`, `metering_series:7`). Edges always point the way the data flowed (message → transaction →
 metering_series → rating_result), whichever way the graph was walked:
 
@@ -457,6 +457,8 @@ register_root("message", _message_nodes)
 register_root("rating_result", _rating_nodes)
 register_root("metering_series", _series_nodes)
 
-# Invoicing's steps (rating result → invoice line → invoice → its released document, and back) live in their own
-# module, which registers them with the functions above; imported last so that it finds them defined.
+# Invoicing's steps (rating result → invoice line → invoice → its released document, and back) and receivables'
+# (bank file → payment → allocation → invoice, and back) live in their own modules, which register them with the
+# functions above; imported last so that they find them defined.
 from gateway.queries import lineage_billing as _billing  # noqa: E402, F401
+from gateway.queries import lineage_payments as _payments  # noqa: E402, F401

@@ -9,12 +9,17 @@ Four sources share one id space and one order (newest first):
 | `price-N` | spot_price_import       | imported_at   | —               | `A44` (ENTSO-E) or `CSV` |
 | `catalogue-N` | catalogue_version   | loaded_at     | —               | `CATALOGUE`              |
 | `inv-N`   | invoice (released)      | released_at   | —               | `INV01` / `INV02` Finvoice |
+| `bank-N`  | bank_file               | imported_at   | receiving account | `CAMT054` / `KTL`      |
+| `prov-N`  | provider_request        | created_at    | provider account | `PROVIDER_JOB`, `PROVIDER_PAYMENT`, … |
+| `hook-N`  | provider_webhook        | received_at   | provider account | `PROVIDER_WEBHOOK`      |
 
 A search runs one indexed query per source that can match the filters (a transaction id only exists inbound;
 files have no party or accounting point), each ordered by (time, id) and limited to one page, and merges
 them: every page costs a few index range scans, never an OFFSET. Released invoices and credit notes are the
 outbound side of invoicing (derived from the invoice tables: their number is the message id, the stored
-Finvoice the payload); payment files and provider calls join as further sources (see docs/support.md).
+Finvoice the payload). Receivables add three: imported bank files (their exact bytes), every call to the
+payment provider (outbound: an invoice's job, payment and credit note reports, reminder and collection
+hand-overs; the request and the answer as payload) and the provider's webhook batches (inbound, as received).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from sqlmodel import col
 from gateway.billing.service import STATUSES as INVOICE_STATUSES
 from gateway.queries.pagination import BadQuery, Page, decode_cursor, encode_cursor
 from gateway.store.billing_tables import InvoiceLineRow, InvoiceRow
+from gateway.store.payments_tables import BankEntryRow, BankFileRow, ProviderRequestRow, ProviderWebhookRow
 from gateway.store.rating_tables import CatalogueVersion, SpotPriceImport
 from gateway.store.tables import (
     AccountingPointRow,
@@ -45,13 +51,21 @@ OUTBOUND: Final = "out"
 PRICE_FILE: Final = "price"
 CATALOGUE: Final = "catalogue"
 INVOICE: Final = "inv"
-KINDS: Final = (INBOUND, OUTBOUND, PRICE_FILE, CATALOGUE, INVOICE)
+BANK_FILE: Final = "bank"
+PROVIDER_CALL: Final = "prov"
+WEBHOOK: Final = "hook"
+KINDS: Final = (INBOUND, OUTBOUND, PRICE_FILE, CATALOGUE, INVOICE, BANK_FILE, PROVIDER_CALL, WEBHOOK)
 DIRECTIONS: Final = {INBOUND: "inbound", OUTBOUND: "outbound", PRICE_FILE: "file", CATALOGUE: "file",
-                     INVOICE: "outbound"}
+                     INVOICE: "outbound", BANK_FILE: "inbound", PROVIDER_CALL: "outbound", WEBHOOK: "inbound"}
 # Tie-break between sources at equal times (kept in cursors: never renumber one).
-_RANK: Final = {INVOICE: 4, INBOUND: 3, OUTBOUND: 2, PRICE_FILE: 1, CATALOGUE: 0}
+_RANK: Final = {WEBHOOK: 7, PROVIDER_CALL: 6, BANK_FILE: 5, INVOICE: 4, INBOUND: 3, OUTBOUND: 2, PRICE_FILE: 1,
+                CATALOGUE: 0}
 PRICE_FORMATS: Final = {"entsoe": "A44", "csv": "CSV"}
 INVOICE_TYPES: Final = {"invoice": "INV01", "credit_note": "INV02"}  # Finvoice InvoiceTypeCode
+BANK_FORMATS: Final = {"camt.054": "CAMT054", "ktl": "KTL"}
+PROVIDER_TYPES: Final = {kind: f"PROVIDER_{kind.upper()}" for kind in (
+    "job", "payment", "reminder", "collection", "credit_note")}
+WEBHOOK_TYPE: Final = "PROVIDER_WEBHOOK"
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,8 @@ class MessageRef:
     def parse(cls, text: str) -> MessageRef:
         kind, _, number = text.partition("-")
         if kind not in KINDS or not number.isdigit() or len(number) > 18:
-            raise LookupError(f"{text!r} is not a message id of this log (in-N, out-N, price-N, catalogue-N, inv-N)")
+            raise LookupError(f"{text!r} is not a message id of this log (in-N, out-N, price-N, catalogue-N, inv-N, "
+                              "bank-N, prov-N, hook-N)")
         return cls(kind, int(number))
 
 
@@ -308,8 +323,113 @@ def _invoices(session: Session, f: MessageFilter, cursor: Any, limit: int) -> li
     return _invoice_rows(session, q)
 
 
+# -- receivables: bank files, provider calls, webhook batches ----------------------------------------------------
+def _bank_columns() -> Any:
+    b = BankFileRow
+    account = select(func.min(col(BankEntryRow.account))).where(
+        col(BankEntryRow.file_id) == col(b.id)).scalar_subquery()
+    return select(col(b.id), col(b.name), col(b.format), col(b.imported_at), col(b.entries), col(b.allocated),
+                  col(b.unmatched), col(b.already_imported), col(b.sha256), col(b.size), account)
+
+
+def _bank_rows(session: Session, q: Any) -> list[MessageSummary]:
+    return [
+        MessageSummary(f"{BANK_FILE}-{pk}", "inbound", name, BANK_FORMATS.get(fmt, fmt.upper()), None, account,
+                       "cli", "imported", None, 0, entries, at, source=name,
+                       extra={"entries": entries, "allocated": allocated, "unmatched": unmatched,
+                              "already_imported": already, "sha256": sha256, "size": size})
+        for pk, name, fmt, at, entries, allocated, unmatched, already, sha256, size, account in session.execute(q)
+    ]
+
+
+def _bank_files(session: Session, f: MessageFilter, cursor: Any, limit: int) -> list[MessageSummary]:
+    if f.gsrn or f.transaction_id or f.party or (f.status and f.status != "imported"):
+        return []  # a bank file's party is an IBAN, never a market party's GLN
+    formats = [k for k, v in BANK_FORMATS.items() if v == f.document_type] if f.document_type else None
+    if formats == []:
+        return []
+    b = BankFileRow
+    q = _where(
+        _bank_columns(),
+        col(b.format).in_(formats) if formats else None,
+        col(b.name) == f.message_id if f.message_id else None,
+        *_times(col(b.imported_at), f),
+        _after(col(b.imported_at), col(b.id), BANK_FILE, cursor),
+    ).order_by(col(b.imported_at).desc(), col(b.id).desc()).limit(limit)
+    return _bank_rows(session, q)
+
+
+def _provider_columns() -> Any:
+    r = ProviderRequestRow
+    return select(col(r.id), col(r.kind), col(r.identity), col(r.account), col(r.status), col(r.invoice_id),
+                  col(r.created_at), col(r.sent_at))
+
+
+def _provider_rows(session: Session, q: Any) -> list[MessageSummary]:
+    return [
+        MessageSummary(f"{PROVIDER_CALL}-{pk}", "outbound", identity, PROVIDER_TYPES.get(kind, kind.upper()), None,
+                       account, "provider", status, None, 0, None, at, source=f"invoice {invoice_id}",
+                       extra={"kind": kind, "invoice_id": invoice_id, "sent_at": sent_at.isoformat() if sent_at
+                              else None})
+        for pk, kind, identity, account, status, invoice_id, at, sent_at in session.execute(q)
+    ]
+
+
+def _provider_calls(session: Session, f: MessageFilter, cursor: Any, limit: int) -> list[MessageSummary]:
+    if f.transaction_id:
+        return []
+    kinds = [k for k, v in PROVIDER_TYPES.items() if v == f.document_type] if f.document_type else None
+    if kinds == []:
+        return []
+    r = ProviderRequestRow
+    q = _where(
+        _provider_columns(),
+        col(r.kind).in_(kinds) if kinds else None,
+        col(r.identity) == f.message_id if f.message_id else None,
+        col(r.account) == f.party if f.party else None,  # the provider account (not a GLN)
+        col(r.status) == f.status if f.status else None,
+        col(r.invoice_id).in_(select(col(InvoiceLineRow.invoice_id)).where(
+            col(InvoiceLineRow.accounting_point) == f.gsrn)) if f.gsrn else None,
+        *_times(col(r.created_at), f),
+        _after(col(r.created_at), col(r.id), PROVIDER_CALL, cursor),
+    ).order_by(col(r.created_at).desc(), col(r.id).desc()).limit(limit)
+    return _provider_rows(session, q)
+
+
+def _webhook_columns() -> Any:
+    w = ProviderWebhookRow
+    return select(col(w.id), col(w.batch_id), col(w.account), col(w.status), col(w.error), col(w.received_at),
+                  col(w.stored), col(w.duplicates), col(w.unknown), col(w.sha256))
+
+
+def _webhook_rows(session: Session, q: Any) -> list[MessageSummary]:
+    return [
+        MessageSummary(f"{WEBHOOK}-{pk}", "inbound", batch, WEBHOOK_TYPE, None, account, "webhook", status, None,
+                       1 if error else 0, stored + duplicates, at, source="payment provider",
+                       extra={"stored": stored, "duplicates": duplicates, "unknown": unknown, "error": error,
+                              "sha256": sha256})
+        for pk, batch, account, status, error, at, stored, duplicates, unknown, sha256 in session.execute(q)
+    ]
+
+
+def _webhooks(session: Session, f: MessageFilter, cursor: Any, limit: int) -> list[MessageSummary]:
+    if f.gsrn or f.transaction_id or (f.document_type and f.document_type != WEBHOOK_TYPE):
+        return []
+    w = ProviderWebhookRow
+    q = _where(
+        _webhook_columns(),
+        col(w.account) == f.party if f.party else None,
+        col(w.batch_id) == f.message_id if f.message_id else None,
+        col(w.status) == f.status if f.status else None,
+        *_times(col(w.received_at), f),
+        _after(col(w.received_at), col(w.id), WEBHOOK, cursor),
+    ).order_by(col(w.received_at).desc(), col(w.id).desc()).limit(limit)
+    return _webhook_rows(session, q)
+
+
 _SOURCES: Final[dict[str, Callable[[Session, MessageFilter, Any, int], list[MessageSummary]]]] = {
     INBOUND: _inbound, OUTBOUND: _outbound, PRICE_FILE: _price_files, CATALOGUE: _catalogues, INVOICE: _invoices,
+    BANK_FILE: _bank_files, PROVIDER_CALL: _provider_calls, WEBHOOK: _webhooks,
 }
 
 
@@ -359,6 +479,12 @@ def summaries(session: Session, refs: Iterable[MessageRef]) -> dict[str, Message
             elif kind == INVOICE:
                 found += _invoice_rows(session, _invoice_columns().where(col(InvoiceRow.id).in_(chunk),
                                                                          col(InvoiceRow.released_at).is_not(None)))
+            elif kind == BANK_FILE:
+                found += _bank_rows(session, _bank_columns().where(col(BankFileRow.id).in_(chunk)))
+            elif kind == PROVIDER_CALL:
+                found += _provider_rows(session, _provider_columns().where(col(ProviderRequestRow.id).in_(chunk)))
+            elif kind == WEBHOOK:
+                found += _webhook_rows(session, _webhook_columns().where(col(ProviderWebhookRow.id).in_(chunk)))
             else:
                 found += [one for pk in chunk if (one := _one_file(session, MessageRef(kind, pk))) is not None]
     return {s.id: s for s in found}

@@ -155,14 +155,16 @@ class ProviderJobRow(SQLModel, table=True):
 
 
 class ProviderRequestRow(SQLModel, table=True):
-    """A call to the provider other than an invoice's first job: a payment we received (``POST
-    /jobs/payment``), a reminder or collection hand-over (``POST /jobs`` type 1 / 2). Queued in the
-    transaction that decided it; sent by the outbox (``payments.provider_request``)."""
+    """A call to the provider: a payment we received (``POST /jobs/payment``), a reminder or collection
+    hand-over (``POST /jobs`` type 1 / 2), queued in the transaction that decided it and sent by the outbox
+    (``payments.provider_request``); and, recorded when the provider answered, an invoice's first job (kind
+    ``job``: the request as sent and the receipt) and a credit note's report. So every call to the provider
+    is one row here, and the message log shows them (``prov-N``)."""
 
     __tablename__ = "provider_request"
     __table_args__ = (UniqueConstraint("account", "identity", name=UQ_PROVIDER_REQUEST),)
     id: int | None = _pk()
-    kind: str = Field(max_length=20)  # payment | reminder | collection
+    kind: str = Field(max_length=20)  # payment | reminder | collection | job | credit_note
     identity: str = Field(max_length=120)  # payment identifier, or billcode:jobtype
     account: str = Field(max_length=50)
     invoice_id: int = _ref(index=True)
@@ -192,6 +194,26 @@ class ProviderEventRow(SQLModel, table=True):
     invoice_id: int | None = _ref(nullable=True, index=True)
     via: str = Field(max_length=10)  # poll | webhook
     received_at: datetime = _ts()
+
+
+class ProviderWebhookRow(SQLModel, table=True):
+    """A webhook batch the provider pushed, kept as received once its signature held (a stranger's request is
+    not kept): the exact bytes, what storing it did, or why it was refused. The message log shows it
+    (``hook-N``); the events themselves are ``provider_event`` rows."""
+
+    __tablename__ = "provider_webhook"
+    __table_args__ = (Index("ix_provider_webhook_received", "received_at", "id"),)
+    id: int | None = _pk()
+    received_at: datetime = _ts()
+    account: str | None = Field(default=None, max_length=50)
+    batch_id: str | None = Field(default=None, max_length=100)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sha256: str = Field(max_length=64)
+    status: str = Field(max_length=20)  # stored | rejected
+    stored: int = 0
+    duplicates: int = 0
+    unknown: int = 0
+    error: str | None = Field(default=None, max_length=500)
 
 
 class DunningStepRow(SQLModel, table=True):

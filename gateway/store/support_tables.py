@@ -15,6 +15,7 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueCon
 from sqlmodel import Field, SQLModel
 
 from gateway.store.billing_tables import InvoiceRow
+from gateway.store.payments_tables import BankEntryRow, BankFileRow, ProviderRequestRow
 from gateway.store.rating_tables import SpotPriceImport
 from gateway.store.tables import MessageRecord, OutboundMessage, TransactionRecord
 from outbox.types import UTCDateTime
@@ -130,4 +131,15 @@ INVOICE_INDEXES = (
     Index("ix_invoice_number", _invoices.c.number),
     Index("ix_invoice_reference", _invoices.c.reference),
     Index("ix_invoice_run", _invoices.c.run_id),
+)
+
+# Receivables in the message log (bank files, provider calls: newest first) and the payment search.
+_bank_files = BankFileRow.__table__  # type: ignore[attr-defined]
+_provider_requests = ProviderRequestRow.__table__  # type: ignore[attr-defined]
+_bank_entries = BankEntryRow.__table__  # type: ignore[attr-defined]
+
+PAYMENT_INDEXES = (
+    Index("ix_bank_file_imported_id", _bank_files.c.imported_at, _bank_files.c.id),
+    Index("ix_provider_request_created_id", _provider_requests.c.created_at, _provider_requests.c.id),
+    Index("ix_bank_entry_reference", _bank_entries.c.reference),
 )

@@ -31,6 +31,7 @@ from gateway.support import charts
 from gateway.support.common import SUPPORT_ENGINE, check_csrf, from_store, lang_of, render
 from gateway.support.invoice_pages import add_invoice_pages
 from gateway.support.labels import translate
+from gateway.support.payment_pages import add_payment_pages
 
 
 # -- login ----------------------------------------------------------------------------------------------------
@@ -357,4 +358,5 @@ def support_app(engine: Engine) -> web.Application:
     app.router.add_get("/dead-letters", dead_letters)
     app.router.add_post("/dead-letters/{id}/replay", replay)
     add_invoice_pages(app)
+    add_payment_pages(app)
     return app

@@ -5,6 +5,7 @@ never lose or double a job."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,9 +36,11 @@ from gateway.payments.provider_sim.faults import FaultInjector, FaultRule, Outag
 from gateway.payments.provider_sim.simulator import Account, ProviderSimulator
 from gateway.payments.settings import provider_settings
 from gateway.payments.status_updates import Stored, poll_provider, store_updates
+from gateway.queries.detail import raw_document
+from gateway.queries.messages import MessageFilter, MessageRef, MessageSummary, search_messages
 from gateway.rating.catalogues import load_catalogue_file
 from gateway.store.billing_tables import BillingAdjustmentRow, InvoiceRow
-from gateway.store.payments_tables import DunningStepRow, ProviderEventRow, ProviderJobRow
+from gateway.store.payments_tables import DunningStepRow, ProviderEventRow, ProviderJobRow, ProviderWebhookRow
 from outbox import ManualClock, OutboxSettings
 from outbox.schema import outbox_delivery
 from outbox.types import utcnow
@@ -186,6 +189,32 @@ def test_released_job_due_partial_payment_reminder_rest_paid(engine: Engine) -> 
         forged = requests.post(account.webhook_url or "", data=body, timeout=30,
                                headers={SIGNATURE_HEADER: sign(body, "another-secret-0123456789")})
         assert forged.status_code == 401
+
+        # Every exchange with the provider is in the message log with its payload: our calls (the jobs as sent
+        # with their receipts, the payments we received, the reminder hand-over) and its webhook batches as
+        # received (a forged one is not kept).
+        with Session(engine) as s:
+            def logged(document_type: str, **kw: str) -> list[MessageSummary]:
+                return search_messages(s, MessageFilter(document_type=document_type, **kw), limit=100).items
+
+            jobs = {m.party: m for m in logged("PROVIDER_JOB")}
+            assert set(jobs) == {"ropo-retail-0001", "ropo-network-0001"}
+            assert {(m.direction, m.status) for m in jobs.values()} == {("outbound", "sent")}
+            sent = raw_document(s, MessageRef.parse(jobs["ropo-retail-0001"].id))
+            assert sent is not None
+            call = json.loads(sent.data)
+            assert call["request"]["billcode"] == retail.reference
+            assert call["answer"]["jobid"] == case.jobs[JobType.PRINT_ONLY]
+            assert [m.status for m in logged("PROVIDER_PAYMENT")] == ["sent", "sent"]
+            assert [m.status for m in logged("PROVIDER_REMINDER")] == ["sent"]
+            again = logged("PROVIDER_WEBHOOK", message_id="again-1")
+            assert [(m.direction, m.party, m.status, m.extra["duplicates"]) for m in again] == [
+                ("inbound", "ropo-retail-0001", "stored", len(st.sim.events(account)))]
+            kept = raw_document(s, MessageRef.parse(again[0].id))
+            assert kept is not None and kept.data == body
+            assert len(logged("PROVIDER_WEBHOOK")) == s.execute(
+                select(func.count()).select_from(ProviderWebhookRow)).scalar_one()
+            assert all(m.status == "stored" for m in logged("PROVIDER_WEBHOOK"))  # the forged one is not there
 
 
 def test_the_provider_down_for_an_hour_delays_every_job_and_sends_each_once(engine: Engine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlmodel import col
 from gateway.access.users import revoke_user
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.store.payments_tables import ProviderWebhookRow
 from gateway.store.support_tables import AccessAudit, AppSecret
 from outbox.schema import outbox_delivery
 from tests.support.databases import BACKENDS, fresh_database_url, migrated_engine
@@ -32,6 +34,7 @@ NO_ONE = "none"
 PUBLIC, PARTY, DENIED, READ, REPLAY_API, PAGE, PAGE_REDIRECT, REPLAY_PAGE, LOGOUT, LOGIN_POST, BILLING_RUN = (
     "public", "party", "denied", "read", "replay-api", "page", "page-redirect", "replay-page", "logout", "login-post",
     "billing-run")
+ALLOCATE_API, ALLOCATE_PAGE = "allocate-api", "allocate-page"
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
@@ -75,6 +78,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/billing-runs"): BILLING_RUN,
     ("GET", "/api/billing-customers"): READ,
     ("GET", "/api/billing-customers/{id}"): READ,
+    ("GET", "/api/payments"): READ,
+    ("GET", "/api/payments/{id}"): READ,
+    ("GET", "/api/unmatched-payments"): READ,
+    ("GET", "/api/unmatched-payments/{id}"): READ,
+    ("POST", "/api/unmatched-payments/{id}/allocate"): ALLOCATE_API,
     ("GET", "/support/login"): PUBLIC,
     ("POST", "/support/login"): LOGIN_POST,
     ("POST", "/support/logout"): LOGOUT,
@@ -92,6 +100,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/support/invoices/{id}/pdf"): PAGE,
     ("GET", "/support/customers/{id}"): PAGE,
     ("POST", "/support/dead-letters/{id}/replay"): REPLAY_PAGE,
+    ("GET", "/support/unmatched-payments"): PAGE,
+    ("GET", "/support/unmatched-payments/{id}"): PAGE,
+    ("POST", "/support/unmatched-payments/{id}/allocate"): ALLOCATE_PAGE,
 }
 
 # Status by rule and caller (roles not named answer like "other").
@@ -107,11 +118,18 @@ EXPECTED: dict[str, dict[str, int]] = {
     LOGOUT: {NO_ONE: 401, "api-client": 403, "other": 303},
     LOGIN_POST: {NO_ONE: 401, "other": 401},  # an empty form is not a credential
     BILLING_RUN: {NO_ONE: 401, "billing-admin": 200, "other": 403},
+    ALLOCATE_API: {NO_ONE: 401, "billing-admin": 200, "other": 403},
+    ALLOCATE_PAGE: {NO_ONE: 401, "billing-admin": 303, "other": 403},
 }
-# What a POST route is sent (a dry run: the matrix checks who may, not what billing does).
+# What a POST route is sent (a dry run; a cent of the unmatched payment: the matrix checks who may, not what
+# billing or allocation does). Page forms are sent as forms.
 BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/api/billing-runs"): {"period": "2026-03", "dry_run": True},
 }
+
+
+def _allocation(scenario: Scenario) -> dict[str, str]:
+    return {"invoice_number": scenario.numbers["retail-corrected"], "amount": "0.01"}
 
 
 def registered_routes(app: web.Application) -> set[tuple[str, str]]:
@@ -136,6 +154,10 @@ def concrete(path: str, scenario: Scenario) -> str:
         values["{id}"] = str(scenario.run_id)
     elif path.startswith(("/api/billing-customers/", "/support/customers/")):
         values["{id}"] = str(scenario.customer_id)
+    elif path.startswith(("/api/payments/",)):
+        values["{id}"] = str(scenario.payment_id)
+    elif path.startswith(("/api/unmatched-payments/", "/support/unmatched-payments/")):
+        values["{id}"] = str(scenario.unmatched_id)
     elif path.startswith(("/api/messages/", "/support/messages/")):
         values["{id}"] = scenario.ids["f01"]
     elif "/customers/" in path or "/agreements/" in path or "/metering-series/" in path:
@@ -191,8 +213,13 @@ async def test_every_route_answers_each_role_as_the_matrix_says_and_never_with_a
             if template == "/soap/b2b":  # the endpoint refuses other content types before it authenticates
                 headers["Content-Type"] = "application/soap+xml; charset=utf-8"
             body = BODIES.get((method, template))
-            response = await client.request(method, concrete(template, scenario), headers=headers, json=body,
-                                            allow_redirects=False)
+            form = None
+            if rule == ALLOCATE_API:
+                body = _allocation(scenario)
+            elif rule == ALLOCATE_PAGE:
+                form = _allocation(scenario)
+            response = await client.request(method, concrete(template, scenario), headers=headers,
+                                            json=body if form is None else None, data=form, allow_redirects=False)
             body = await response.read()
             bodies.append(body.decode("utf-8", "replace"))
             expected = EXPECTED[rule].get(who, EXPECTED[rule]["other"])
@@ -349,3 +376,75 @@ async def test_a_billing_run_is_for_billing_admins_and_who_started_it_is_audited
     ]
     assert rows[1].detail is not None and rows[1].detail["status"] == "failed"
     assert rows[3].detail is not None and rows[3].detail["run_id"] == report["id"]
+
+
+async def test_manual_allocation_is_for_billing_admins_audited_and_refuses_what_does_not_fit(
+        client: TestClient, served: tuple[Engine, Scenario, str]) -> None:
+    engine, scenario, _ = served
+    path = f"/api/unmatched-payments/{scenario.unmatched_id}"
+    admin = _headers(scenario, "billing-admin")
+    number = scenario.numbers["retail-corrected"]
+    refused = await client.post(path + "/allocate", json={"invoice_number": number},
+                                headers=_headers(scenario, "support"))
+    assert refused.status == 403 and refused.content_type == "application/problem+json"
+    before = await (await client.get(path, headers=admin)).json()
+    left = Decimal(before["remaining"])
+    cases: list[tuple[dict[str, object], int, str]] = [
+        ({"invoice_number": number, "amount": f"{left + 1}"}, 409, "left"),
+        ({"invoice_number": "999999999"}, 400, "999999999"),
+        ({"invoice_id": scenario.invoices["retail-credit-note"]}, 400, "credit note"),
+        ({"invoice_id": scenario.invoices["retail-corrected"], "invoice_number": number}, 400, "exactly one"),
+        ({"invoice_number": number, "amount": "-1.00"}, 400, "positive"),
+        ({"invoice_number": number, "amount": "ten"}, 400, "amount"),
+        ({"invoice_number": number, "surprise": True}, 400, "surprise"),
+    ]
+    for body, status, says in cases:
+        answer = await client.post(path + "/allocate", json=body, headers=admin)
+        assert answer.status == status, (body, await answer.text())
+        assert answer.content_type == "application/problem+json" and says in (await answer.json())["detail"]
+    missing = await client.post("/api/unmatched-payments/999999/allocate", json={"invoice_number": number},
+                                headers=admin)
+    assert missing.status == 404 and missing.content_type == "application/problem+json"
+    with Session(engine) as s:
+        audited = len(s.execute(select(AccessAudit).where(col(AccessAudit.action) == "allocate_payment")
+                                ).scalars().all())
+    done = await client.post(path + "/allocate", json={"invoice_number": number, "amount": "1.50"}, headers=admin)
+    assert done.status == 200
+    result = await done.json()
+    assert (result["amount"], result["remaining"], result["invoice_id"]) == (
+        "1.50", f"{left - Decimal('1.50'):.2f}", scenario.invoices["retail-corrected"])
+    after = await (await client.get(path, headers=_headers(scenario, "api-client"))).json()
+    assert after["remaining"] == result["remaining"] and after["allocations"][-1]["amount"] == "1.50"
+    invoice = await (await client.get(f"/api/invoices/{result['invoice_id']}", headers=admin)).json()
+    assert invoice["payments"][-1] | {"id": 0} == invoice["payments"][-1] | {
+        "id": 0, "source": "manual", "amount": "1.50", "unmatched_id": scenario.unmatched_id}
+    payments = await (await client.get(f"/api/payments?invoice={result['invoice_id']}", headers=admin)).json()
+    assert scenario.payment_id in [p["id"] for p in payments["items"]]
+    with Session(engine) as s:
+        rows = s.execute(select(AccessAudit).where(col(AccessAudit.action) == "allocate_payment")
+                         .order_by(col(AccessAudit.id))).scalars().all()
+    assert len(rows) == audited + 1 and rows[-1].user_name == "billing-admin-user"
+    assert rows[-1].detail is not None and rows[-1].detail["amount"] == "1.50"
+
+
+async def test_receivables_entries_of_the_log_open_on_the_pages(
+        client: TestClient, served: tuple[Engine, Scenario, str]) -> None:
+    engine, scenario, _ = served
+    from gateway.payments.webhook import archive_batch
+
+    with Session(engine) as s, s.begin():
+        archive_batch(s, b'{"batch": "x"', "rejected", error="not a batch")
+        hook = s.execute(select(col(ProviderWebhookRow.id))).scalars().all()[-1]
+    await client.post("/support/login", data={"token": scenario.tokens["support"]}, allow_redirects=False)
+    log = await client.get("/support/messages?document_type=provider_payment")
+    assert log.status == 200 and "PROVIDER_PAYMENT" in await log.text()
+    call = await client.get("/support/messages/prov-1")
+    text = await call.text()
+    assert call.status == 200 and "ropo-retail-0001" in text and "amount" in text and "10.00" in text
+    assert f"/support/invoices/{scenario.invoices['retail-corrected']}" in text
+    refused = await client.get(f"/support/messages/hook-{hook}")
+    assert refused.status == 200 and "not a batch" in await refused.text()
+    bank = await client.get(f"/support/messages/{scenario.ids['bank']}")
+    page = await bank.text()
+    assert bank.status == 200 and 'id="bank-payments"' in page
+    assert "SUPPORT-PAID-1" in page and "Ntry" in page  # the camt.054 as received

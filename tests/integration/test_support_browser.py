@@ -240,3 +240,66 @@ def test_support_user_follows_an_invoice_line_back_to_the_e66_value_behind_it(
     assert IDENTITY_CODE not in page.content()
     _shot(page, "14-customer")
     page.close()
+
+
+def test_billing_admin_allocates_an_unmatched_payment_and_the_invoice_shows_it(
+        browser: Any, site: tuple[str, Scenario]) -> None:
+    """The unmatched-payment flow: support can look but not allocate; a billing admin opens the queue, is refused
+    more than the payment has left, allocates part of it to the corrected invoice, and the invoice page shows
+    both its payments with the bank file they came in."""
+    base, scenario = site
+    number = scenario.numbers["retail-corrected"]
+    page = _page(browser)
+    _login(page, base, scenario.tokens["support"], "/support/unmatched-payments")
+    page.click(f"#unmatched-{scenario.unmatched_id}")
+    page.wait_for_selector("#unmatched-facts")
+    assert page.locator("#allocate-form").count() == 0  # support may look, not allocate
+    page.click("header button")  # log out
+    page.wait_for_url("**/support/login")
+
+    _login(page, base, scenario.tokens["billing-admin"], "/support/unmatched-payments")
+    page.goto(base + "/support/unmatched-payments?lang=en")
+    assert page.locator("h1").inner_text() == "Unmatched payments"
+    row = page.locator(f"#unmatched-{scenario.unmatched_id}").locator("xpath=ancestor::tr[1]")
+    assert "25,00" in row.inner_text() and "no open invoice with this reference" in row.inner_text()
+    _shot(page, "15-unmatched-payments")
+    page.click(f"#unmatched-{scenario.unmatched_id}")
+    page.wait_for_selector("#allocate-form")
+    page.fill("#invoice-number", number)
+    page.fill("#allocate-amount", "30,00")
+    page.click("#allocate")
+    page.wait_for_selector("#allocation-error")
+    assert "25.00" in page.locator("#allocation-error").inner_text()  # the payment has only that left
+    assert page.locator("#remaining").inner_text() == "25,00"
+    # A form whose CSRF token is not the session's is refused, and nothing is allocated.
+    page.eval_on_selector("#allocate-form input[name=csrf]", "e => e.value = 'forged'")
+    page.fill("#allocate-amount", "5,00")
+    with page.expect_response(lambda r: r.url.endswith("/allocate")) as refused:
+        page.click("#allocate")
+    assert refused.value.status == 403
+    page.goto(f"{base}/support/unmatched-payments/{scenario.unmatched_id}")
+    assert page.locator("#remaining").inner_text() == "25,00"
+    page.fill("#invoice-number", number)
+    page.fill("#allocate-amount", "5,00")
+    page.click("#allocate")
+    page.wait_for_selector("#allocated")
+    assert page.locator("#remaining").inner_text() == "20,00"
+    assert page.locator("#allocations tbody tr").count() == 1
+    _shot(page, "16-unmatched-payment-allocated")
+
+    page.click(f"#allocations a[href='/support/invoices/{scenario.invoices['retail-corrected']}']")
+    page.wait_for_selector("#payments")
+    payments = page.locator("#payments tbody tr.payment")
+    assert payments.count() == 2
+    assert "10,00" in payments.nth(0).inner_text() and "bank" in payments.nth(0).inner_text()
+    assert "5,00" in payments.nth(1).inner_text() and "by hand" in payments.nth(1).inner_text()
+    assert page.locator("#paid-amount").inner_text() == "15,00"
+    assert page.locator("#payments-status").inner_text() == "partially paid"
+    page.locator("#payments").scroll_into_view_if_needed()
+    _shot(page, "17-invoice-payments", full=False)
+    page.locator("#payments a.msg-link").first.click()
+    page.wait_for_selector("#bank-payments")
+    assert "CAMT054" in page.locator("h1").inner_text()
+    assert page.locator("#bank-payments tbody tr").count() == 2
+    assert "invoice" in page.locator("#lineage").inner_text()  # on to the invoices the file paid
+    page.close()

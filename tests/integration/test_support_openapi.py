@@ -50,8 +50,9 @@ def test_the_api_answers_as_its_document_says(case: schemathesis.Case, live: tup
                            excluded_checks=[schemathesis.checks.positive_data_acceptance])
 
 
-def test_the_stored_invoices_answer_as_the_document_says(live: tuple[str, Scenario]) -> None:
-    """Generated ids rarely meet a stored invoice: each invoicing route once more with the scenario's own ids."""
+def test_the_stored_invoices_and_payments_answer_as_the_document_says(live: tuple[str, Scenario]) -> None:
+    """Generated ids rarely meet a stored invoice or payment: each invoicing and receivables route once more with
+    the scenario's own ids."""
     base, scenario = live
     headers = {"Authorization": f"Bearer {scenario.tokens['billing-admin']}"}
     invoice_ids = sorted(scenario.invoices.values())
@@ -65,7 +66,17 @@ def test_the_stored_invoices_answer_as_the_document_says(live: tuple[str, Scenar
         ("/api/invoice-lines/{id}/lineage", "GET", {"id": 1}, None),
         ("/api/messages/{id}", "GET", {"id": f"inv-{invoice_ids[0]}"}, None),
         ("/api/billing-runs", "POST", {}, {"period": "2026-03", "dry_run": True}),
+        ("/api/payments", "GET", {}, None),
+        ("/api/payments/{id}", "GET", {"id": scenario.payment_id}, None),
+        ("/api/unmatched-payments", "GET", {}, None),
+        ("/api/unmatched-payments/{id}", "GET", {"id": scenario.unmatched_id}, None),
+        ("/api/unmatched-payments/{id}/allocate", "POST", {"id": scenario.unmatched_id},
+         {"invoice_id": scenario.invoices["retail-corrected"], "amount": "0.10"}),
+        ("/api/messages", "GET", {}, None),
     ]
+    for message in (scenario.ids["bank"], "prov-1"):
+        for path in ("/api/messages/{id}", "/api/messages/{id}/raw", "/api/messages/{id}/lineage"):
+            calls.append((path, "GET", {"id": message}, None))
     for invoice_id in invoice_ids:
         for path in ("/api/invoices/{id}", "/api/invoices/{id}/explanation", "/api/invoices/{id}/lineage",
                      "/api/invoices/{id}/finvoice", "/api/invoices/{id}/pdf"):

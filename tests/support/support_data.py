@@ -4,16 +4,19 @@ One accounting point (`POINT`) has master data, a spot agreement for a consumer 
 customer data, a general distribution product, quarter-hour metering for March 2026 (a correction on 10.3.),
 spot prices for the month and a recorded rating; March is billed (a retail invoice and a distribution invoice
 with electricity tax), then a late E66 correction of 20.3. re-rates the month and the billing consumer issues a
-credit note and a corrected invoice for each. There are refused messages (schema and event level), a parked one,
-an outbound F04 whose send died (a dead letter), and users of every role.
+credit note and a corrected invoice for each. A bank file pays part of the corrected retail invoice and brings a
+payment nobody can place (unmatched). There are refused messages (schema and event level), a parked one, an
+outbound F04 whose send died (a dead letter), and users of every role.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -27,6 +30,8 @@ from gateway.billing.runs import bill
 from gateway.config import PROJECT_ROOT
 from gateway.demo import write_spot_prices
 from gateway.outbound import send_to_datahub
+from gateway.payments.bank_samples import SampleEntry, SamplePart, write_camt054
+from gateway.payments.importing import import_bank_file
 from gateway.queries.timeline import DEQUEUED, record_message_event
 from gateway.rating.assignments import AssignmentSpec, assign_product
 from gateway.rating.catalogues import active_catalogue, load_catalogue_file
@@ -34,6 +39,7 @@ from gateway.rating.prices import import_price_file
 from gateway.rating.service import rate_and_record, rerate
 from gateway.receive import CHANNEL_DATAHUB, CHANNEL_SOAP, Receiver
 from gateway.store.billing_tables import InvoiceRow
+from gateway.store.payments_tables import BankEntryRow, UnmatchedPaymentRow
 from gateway.store.tables import MessageRecord
 from mappings import e66, samples
 from outbox.schema import outbox_delivery, outbox_message
@@ -59,6 +65,9 @@ class Scenario:
     invoices: dict[str, int] = field(default_factory=dict)  # retail, distribution, *-credit-note, *-corrected
     run_id: int = 0
     customer_id: int = 0  # the billing customer of POINT
+    payment_id: int = 0  # the bank entry that paid part of the corrected retail invoice
+    unmatched_id: int = 0  # the bank file's payment that nothing matched
+    numbers: dict[str, str] = field(default_factory=dict)  # invoice key (as in `invoices`) → its number
 
 
 def agreement_message(product_code: str, message_id: str) -> bytes:
@@ -114,6 +123,7 @@ def populate(engine: Engine, work: Path, *, days: int = 31, rate: bool = True, b
         scenario.rating_id = recorded.id
         if bill:
             _bill_and_correct(engine, scenario, pulled)
+            _pay(engine, scenario)
     receiver.close()
 
     with Session(engine) as s, s.begin():
@@ -173,6 +183,35 @@ def _bill_and_correct(engine: Engine, scenario: Scenario, pulled: Callable[[str,
             for pk, kind in s.execute(select(col(InvoiceRow.id), col(InvoiceRow.kind)).where(
                     col(InvoiceRow.original_invoice_id) == original)).all():
                 scenario.invoices[f"{entity}-{'credit-note' if kind == 'credit_note' else 'corrected'}"] = int(pk)
+        for key, pk in scenario.invoices.items():
+            scenario.numbers[key] = s.execute(select(col(InvoiceRow.number)).where(
+                col(InvoiceRow.id) == pk)).scalar_one()
+
+
+PAID_ON = date(2026, 5, 4)
+PAID = Decimal("10.00")  # on the corrected retail invoice
+UNPLACED = Decimal("25.00")  # a valid reference no invoice has
+UNPLACED_REFERENCE = "1232"
+
+
+def _pay(engine: Engine, scenario: Scenario) -> None:
+    """A camt.054 to the retail company's account: part of the corrected invoice, and money nothing matches."""
+    with Session(engine) as s:
+        invoice = s.get(InvoiceRow, scenario.invoices["retail-corrected"])
+        assert invoice is not None
+        reference = invoice.reference
+    out = io.BytesIO()
+    write_camt054(out, "FI2112345600000785", [
+        SampleEntry("SUPPORT-PAID-1", PAID, PAID_ON, parts=[SamplePart(reference)], payer="ASIAKAS ANNA"),
+        SampleEntry("SUPPORT-UNPLACED-1", UNPLACED, PAID_ON, parts=[SamplePart(UNPLACED_REFERENCE)],
+                    payer="TUNTEMATON TEPPO")], message_id="SUPPORT-BANK-1")
+    result = import_bank_file(engine, "support-camt054.xml", out.getvalue())
+    assert (result.allocated, result.unmatched) == (1, 1), result.to_json()
+    scenario.ids["bank"] = f"bank-{result.file_id}"
+    with Session(engine) as s:
+        scenario.payment_id = int(s.execute(select(col(BankEntryRow.id)).where(
+            col(BankEntryRow.entry_ref) == "SUPPORT-PAID-1")).scalar_one())
+        scenario.unmatched_id = int(s.execute(select(col(UnmatchedPaymentRow.id))).scalar_one())
 
 
 def message_pk(engine: Engine, message_id: str) -> int:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, insert, literal, select
+from sqlalchemy import Integer, String, any_, bindparam, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -116,6 +117,14 @@ def enqueue(
     return mid
 
 
+def _among(column: Any, values: list[str], dialect: str) -> ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL one array parameter (`= ANY(:values)`): 500 bind parameters would make
+    the driver split and convert a new statement text every time."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String())))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
+
+
 def enqueue_many(
     session: Session,
     topic: str,
@@ -156,7 +165,7 @@ def enqueue_many(
                 select(m.id, s.consumer, m.key, literal(PENDING, String()), literal(0, Integer()),
                        literal(attempts, Integer()), literal(0, Integer()), due)
                 .select_from(outbox_message.join(outbox_subscription, s.topic == m.topic))
-                .where(m.message_id.in_(chunk))
+                .where(_among(m.message_id, chunk, connection.dialect.name))
                 .order_by(m.id, s.consumer),
             ).execution_options(preserve_rowcount=True)  # an INSERT's rowcount is kept only when asked for
         )

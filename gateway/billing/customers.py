@@ -28,6 +28,7 @@ from gateway.domain.codes import CustomerIdentificationType
 from gateway.domain.codes import CustomerType as DatahubCustomerType
 from gateway.rating.core.catalogue import InvoicingRules
 from gateway.store.billing_tables import BillingCustomerRow
+from gateway.store.queries import in_values
 from gateway.store.tables import CustomerRow, SalesAgreementRow
 from outbox.types import utcnow
 
@@ -188,7 +189,7 @@ def newest_f01_data(session: Session, keys: Sequence[str]) -> dict[str, Mapping[
     for i in range(0, len(wanted), 500):
         rows = session.execute(
             select(col(CustomerRow.customer_key), col(CustomerRow.attributes))
-            .where(col(CustomerRow.customer_key).in_(wanted[i:i + 500]))
+            .where(in_values(session, col(CustomerRow.customer_key), wanted[i:i + 500]))
             .order_by(col(CustomerRow.received_at), col(CustomerRow.id))
         )
         for key, attributes in rows:
@@ -245,7 +246,7 @@ def upsert_customers(session: Session, data: Sequence[CustomerData]) -> dict[str
     def read(wanted: list[str]) -> None:
         for i in range(0, len(wanted), 500):
             for row in session.execute(select(BillingCustomerRow).where(
-                    col(BillingCustomerRow.customer_key).in_(wanted[i:i + 500]))).scalars():
+                    in_values(session, col(BillingCustomerRow.customer_key), wanted[i:i + 500]))).scalars():
                 rows[row.customer_key] = row
 
     read(keys)
@@ -258,8 +259,9 @@ def upsert_customers(session: Session, data: Sequence[CustomerData]) -> dict[str
                         [{"customer_key": k, "created_at": now, "updated_at": now, **_values(unique[k])}
                          for k in missing])
         read(missing)
+    new = set(missing)  # a set: ``in`` a list of the new keys made this loop quadratic in the customers
     for key in keys:
-        if key not in missing and any(getattr(rows[key], k) != v for k, v in _values(unique[key]).items()):
+        if key not in new and any(getattr(rows[key], k) != v for k, v in _values(unique[key]).items()):
             upsert_customer(session, unique[key])  # the customer's data changed since the last run
     return rows
 

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -43,6 +43,7 @@ from gateway.rating.core.charges import CatalogueGapError
 from gateway.rating.errors import RatingInputError
 from gateway.rating.service import latest_rating, line_to_json, local_date, rate_in_session, record_rating
 from gateway.store.billing_tables import BilledPeriodRow, BillingAdjustmentRow, BillingCustomerRow
+from gateway.store.queries import in_values
 from gateway.store.rating_tables import ProductAssignmentRow, RatingResult
 from gateway.store.tables import SalesAgreementRow
 
@@ -216,20 +217,28 @@ def billed_keys(session: Session, month: date, points: Sequence[str] | None = No
 
 
 def recorded_ratings(session: Session, keys: Iterable[tuple[str, date, date]]) -> dict[tuple[str, date, date], Rating]:
-    """The latest recorded rating of each (point, start, end), for many periods in few queries."""
-    wanted = list(set(keys))
+    """The latest recorded rating of each (point, start, end), for many periods in few queries.
+
+    Selected by point (one array parameter on PostgreSQL) and the range of the wanted starts, on the
+    (point, start) index, and matched to the wanted periods here: a row-value ``IN`` of 500 triples costs more
+    to build and bind than the whole read."""
+    wanted = set(keys)
     found: dict[tuple[str, date, date], Rating] = {}
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i:i + 500]
+    if not wanted:
+        return found
+    first, last = min(k[1] for k in wanted), max(k[1] for k in wanted)
+    points = sorted({k[0] for k in wanted})
+    chunk = 5000 if session.get_bind().dialect.name == "postgresql" else 500
+    for i in range(0, len(points), chunk):
         rows = session.execute(
             select(col(RatingResult.id), col(RatingResult.accounting_point), col(RatingResult.period_start),
                    col(RatingResult.period_end), col(RatingResult.revision), col(RatingResult.lines))
-            .where(tuple_(col(RatingResult.accounting_point), col(RatingResult.period_start),
-                          col(RatingResult.period_end)).in_(chunk))
+            .where(in_values(session, col(RatingResult.accounting_point), points[i:i + chunk]),
+                   col(RatingResult.period_start) >= first, col(RatingResult.period_start) <= last)
         )
         for rid, point, start, stop, revision, lines in rows:
             key = (point, start, stop)
-            if key not in found or revision > found[key].revision:
+            if key in wanted and (key not in found or revision > found[key].revision):
                 found[key] = Rating(int(rid), int(revision), list(lines))
     return found
 
@@ -292,7 +301,7 @@ def pending_adjustments(session: Session, customer_ids: Iterable[int], entity_id
     for i in range(0, len(ids), 500):
         for row in session.execute(
             select(BillingAdjustmentRow).where(
-                col(BillingAdjustmentRow.customer_id).in_(ids[i:i + 500]),
+                in_values(session, col(BillingAdjustmentRow.customer_id), ids[i:i + 500]),
                 col(BillingAdjustmentRow.entity_id) == entity_id, col(BillingAdjustmentRow.status) == "pending",
             ).order_by(col(BillingAdjustmentRow.id))
         ).scalars():
@@ -370,7 +379,7 @@ def resolve_customers(session: Session, units: Sequence[Unit], active: ActiveCat
         keys = sorted({d.key for d in known})
         for i in range(0, len(keys), 500):
             for row in session.execute(select(BillingCustomerRow).where(
-                    col(BillingCustomerRow.customer_key).in_(keys[i:i + 500]))).scalars():
+                    in_values(session, col(BillingCustomerRow.customer_key), keys[i:i + 500]))).scalars():
                 rows[row.customer_key] = row
     for unit_id, d in data.items():
         if d is None:

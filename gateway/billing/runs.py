@@ -18,6 +18,7 @@ placeholder number) and stores nothing.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -58,7 +59,10 @@ from gateway.store.billing_tables import BillingRunRow, InvoiceSeriesRow
 from outbox.types import utcnow
 
 log = logging.getLogger("gateway.billing")
-BATCH_SIZE = 100
+# Invoices per issuing transaction. Each batch costs a series lock, about ten statements and a durable commit
+# (with SQLite's synchronous=FULL a WAL fsync and often a checkpoint): at 100 that was a tenth of the run's time.
+# The series lock is held while the batch's Finvoices are built and validated (under a second at 500).
+BATCH_SIZE = 500
 Progress = Callable[[int, int], None]
 
 
@@ -213,8 +217,15 @@ def bill(
             report.run_id = run.id
     try:
         groups = _groups(engine, active, entities, units, billed, ratings, report, dry_run)
-        _issue_groups(engine, active, groups, report, dry_run=dry_run, invoice_date=invoice_date,
-                      progress=progress, batch_size=batch_size)
+        # The plan (agreements, ratings, customers, groups) lives until the run ends: frozen out of the cyclic
+        # collector, a full collection while issuing scans only what issuing made, not the whole month again
+        # (at 10,000 customers a dozen collections of half a million objects each otherwise).
+        gc.freeze()
+        try:
+            _issue_groups(engine, active, groups, report, dry_run=dry_run, invoice_date=invoice_date,
+                          progress=progress, batch_size=batch_size)
+        finally:
+            gc.unfreeze()
     except BaseException:
         _finish(engine, report, "failed")
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import String, Table, any_, bindparam, func, insert, select, text
+from sqlalchemy import BigInteger, String, Table, any_, bindparam, func, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -15,12 +15,15 @@ from outbox.bulk import insert_rows
 __all__ = ["in_values", "insert_rows", "insert_rows_returning_ids"]
 
 
-def in_values(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
+def in_values(session: Session, column: Any, values: Collection[str] | Collection[int]) -> ColumnElement[bool]:
     """`column IN (values)`. On PostgreSQL one array parameter (`= ANY(:values)`) instead of one bind parameter
-    per value: a 1,000-series bundle would otherwise send and parse thousands of parameters per query."""
+    per value: a 1,000-series bundle would otherwise send and parse thousands of parameters per query. Values are
+    all strings or all integers."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String())))  # type: ignore[no-any-return]
+        items = list(values)
+        item_type = BigInteger() if items and isinstance(items[0], int) else String()
+        return column == any_(bindparam(None, items, type_=ARRAY(item_type)))  # type: ignore[no-any-return]
     return column.in_(list(values))  # type: ignore[no-any-return]
 
 

@@ -124,3 +124,24 @@ def test_models_and_migrations_agree(database_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), all_metadata())  # type: ignore[arg-type]
     assert diff == []
     engine.dispose()
+
+
+def test_invoice_documents_are_compressed_with_lz4_on_postgresql(database_url: str) -> None:
+    """0011: new Finvoice and document values of invoices are LZ4-compressed (pglz again after a downgrade)."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        assert current_revision(engine) == head_revision(engine)  # nothing to change where values are not compressed
+        engine.dispose()
+        return
+
+    def methods() -> dict[str, str]:
+        with engine.connect() as conn:
+            return dict(conn.execute(text(
+                "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = 'invoice'::regclass "
+                "AND attname IN ('finvoice', 'document')")).all())
+
+    assert methods() == {"finvoice": "l", "document": "l"}
+    command.downgrade(alembic_config(engine), "0010_support2")
+    assert methods() == {"finvoice": "p", "document": "p"}
+    engine.dispose()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_support3"
-down_revision = "0010_support2"
+down_revision = "0011_billing_perf"
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, insert, literal, select
+from sqlalchemy import Integer, String, any_, bindparam, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -28,6 +29,7 @@ DEAD = "dead"
 DISCARDED = "discarded"
 
 _IN_CLAUSE = 500  # message ids per statement when deliveries are created for many messages
+_ARRAY_CHUNK = 10_000  # the same on PostgreSQL, where they travel as one array
 
 
 class NoConsumerError(LookupError):
@@ -148,15 +150,20 @@ def enqueue_many(
         server_now = the_clock.in_sql(connection.dialect)
         due = server_now if server_now is not None else literal(the_clock.now(connection), UTCDateTime())
     m, s = outbox_message.c, outbox_subscription.c
-    for start in range(0, len(mids), _IN_CLAUSE):
-        chunk = mids[start:start + _IN_CLAUSE]
+    # PostgreSQL takes the ids as one array parameter, so a chunk can be large; elsewhere one bind parameter each.
+    postgresql = connection.dialect.name == "postgresql"
+    size = _ARRAY_CHUNK if postgresql else _IN_CLAUSE
+    for start in range(0, len(mids), size):
+        chunk = mids[start:start + size]
+        wanted = (m.message_id == any_(bindparam(None, chunk, type_=ARRAY(String()))) if postgresql
+                  else m.message_id.in_(chunk))
         created = session.execute(
             insert(outbox_delivery).from_select(
                 ["message_pk", "consumer", "key", "state", "attempts", "max_attempts", "calls", "next_attempt_at"],
                 select(m.id, s.consumer, m.key, literal(PENDING, String()), literal(0, Integer()),
                        literal(attempts, Integer()), literal(0, Integer()), due)
                 .select_from(outbox_message.join(outbox_subscription, s.topic == m.topic))
-                .where(m.message_id.in_(chunk))
+                .where(wanted)
                 .order_by(m.id, s.consumer),
             ).execution_options(preserve_rowcount=True)  # an INSERT's rowcount is kept only when asked for
         )

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import String, Table, any_, bindparam, func, insert, select, text
+from sqlalchemy import BigInteger, String, Table, any_, bindparam, func, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from outbox.bulk import insert_rows
 
-__all__ = ["in_values", "insert_rows", "insert_rows_returning_ids"]
+__all__ = ["draw_ids", "in_ids", "in_values", "insert_rows", "insert_rows_returning_ids"]
 
 
 def in_values(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
@@ -22,6 +22,13 @@ def in_values(session: Session, column: Any, values: Collection[str]) -> ColumnE
     if bind.dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(String())))  # type: ignore[no-any-return]
     return column.in_(list(values))  # type: ignore[no-any-return]
+
+
+def in_ids(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
+    """`column IN (ids)`, one array parameter on PostgreSQL as `in_values`."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))  # type: ignore[no-any-return]
+    return column.in_(list(ids))  # type: ignore[no-any-return]
 
 
 def insert_rows_returning_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -37,21 +44,31 @@ def insert_rows_returning_ids(session: Session, table: Table, rows: Sequence[Map
     """
     if not rows:
         return []
+    if session.get_bind().dialect.name not in ("sqlite", "postgresql"):
+        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
+        return [int(i) for i in ids.scalars()]
+    drawn = draw_ids(session, table, len(rows))
+    insert_rows(session, table, [{"id": i, **row} for i, row in zip(drawn, rows, strict=True)])
+    return drawn
+
+
+def draw_ids(session: Session, table: Table, n: int) -> list[int]:
+    """`n` new ids for `table`'s rows, ascending, for a caller that puts them in its rows itself and inserts them
+    with `insert_rows` (as `insert_rows_returning_ids` does; read its notes): on PostgreSQL drawn from the id
+    column's sequence, on SQLite the largest id + 1, + 2, … (safe only inside a writing transaction, and only
+    until the rows are inserted: insert them before drawing again for the same table)."""
+    if n <= 0:
+        return []
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         first = int(session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
-        numbered = list(range(first, first + len(rows)))
-        insert_rows(session, table, [{"id": i, **row} for i, row in zip(numbered, rows, strict=True)])
-        return numbered
+        return list(range(first, first + n))
     if dialect != "postgresql":
-        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
-        return [int(i) for i in ids.scalars()]
+        raise NotImplementedError(f"draw_ids on {dialect}")
     # The sequence's name is looked up first: inside the drawing query pg_get_serial_sequence would run once per
     # id, four times the cost of the draw itself.
     sequence = session.execute(text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}).scalar_one()
-    drawn = [int(i) for i in session.execute(
+    return [int(i) for i in session.execute(
         text("SELECT nextval(CAST(:sequence AS regclass)) AS id FROM generate_series(1, :n) ORDER BY id"),
-        {"sequence": sequence, "n": len(rows)},
+        {"sequence": sequence, "n": n},
     ).scalars()]
-    insert_rows(session, table, [{"id": i, **row} for i, row in zip(drawn, rows, strict=True)])
-    return drawn

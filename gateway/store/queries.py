@@ -5,30 +5,40 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Table, any_, bindparam, func, insert, select, text
+from sqlalchemy import BigInteger, String, Table, bindparam, cast, func, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from outbox.bulk import insert_rows
+from outbox.bulk import insert_rows, pg_array_literal
 
-__all__ = ["draw_ids", "in_ids", "in_values", "insert_rows", "insert_rows_returning_ids"]
+__all__ = ["draw_ids", "in_ids", "in_values", "insert_rows", "insert_rows_returning_ids", "pg_in_array"]
 
 
 def in_values(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
-    """`column IN (values)`. On PostgreSQL one array parameter (`= ANY(:values)`) instead of one bind parameter
-    per value: a 1,000-series bundle would otherwise send and parse thousands of parameters per query."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String())))  # type: ignore[no-any-return]
+    """`column IN (values)`. On PostgreSQL one array parameter instead of one bind parameter per value: a 1,000-series
+    bundle would otherwise send and parse thousands of parameters per query. See `pg_in_array` for its form."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_in_array(column, values, String())
     return column.in_(list(values))  # type: ignore[no-any-return]
 
 
 def in_ids(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
     """`column IN (ids)`, one array parameter on PostgreSQL as `in_values`."""
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))  # type: ignore[no-any-return]
+        return pg_in_array(column, ids, BigInteger())
     return column.in_(list(ids))  # type: ignore[no-any-return]
+
+
+def pg_in_array(column: Any, values: Collection[int | str], element_type: Any) -> ColumnElement[bool]:
+    """`column IN (SELECT unnest(CAST(:array AS type[])))` with the array in its text form (`pg_array_literal`).
+
+    Text, because psycopg adapts a list element by element in Python, five to twenty times slower for the thousands
+    of ids a bulk lookup sends. A subquery, not `= ANY(CAST(…))`: the cast is not folded into a constant when the
+    statement is planned, so PostgreSQL would compare each row with every element in turn on a column without an
+    index (minutes for 10,000 × 20,000), where `IN (SELECT unnest …)` becomes a hash or index join."""
+    array = cast(bindparam(None, pg_array_literal(values), type_=String()), ARRAY(element_type))
+    return column.in_(select(func.unnest(array)).scalar_subquery())  # type: ignore[no-any-return]
 
 
 def insert_rows_returning_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:

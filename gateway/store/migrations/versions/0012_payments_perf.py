@@ -21,7 +21,7 @@ down_revision = '0010_support2'
 branch_labels = None
 depends_on = None
 
-INVOICE_FILLFACTOR = 60  # percent of each page filled by inserts; PostgreSQL's default is 100
+INVOICE_FILLFACTOR = 50  # percent of each page filled by inserts (default 100): room for a new version of each row
 
 
 def upgrade() -> None:

@@ -15,10 +15,11 @@ each is decided by the pure ``allocate`` (gateway/payments/core/allocation.py) a
   exactly what the original's decision did.
 
 The decisions become rows in bulk (entries, allocations, the unmatched queue, customer credit through
-``gateway.billing.service.add_adjustment`` kind ``credit``), the invoices' paid amounts and payment statuses
-are recomputed (``gateway.payments.ledger``), and every payment put on an invoice of an entity with a
-provider account is queued for the provider (``POST /jobs/payment``, ``payments.provider_request``). The
-transaction commits only after the last entry: a file that turns out invalid halfway stores nothing.
+``gateway.billing.service.add_adjustments`` kind ``credit``; ids drawn up front, rows by COPY on PostgreSQL),
+the invoices' paid amounts and payment statuses are recomputed once for the file (``gateway.payments.ledger``),
+and every payment put on an invoice of an entity with a provider account is queued for the provider
+(``POST /jobs/payment``, ``payments.provider_request``, one ``emit_many``). The transaction commits only after
+the last entry: a file that turns out invalid halfway stores nothing.
 """
 
 from __future__ import annotations

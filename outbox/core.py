@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, cast, func, insert, literal, select
+from sqlalchemy import Integer, String, any_, bindparam, cast, insert, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType
 
 from outbox.bulk import insert_rows, pg_array_literal
 from outbox.clock import DATABASE_CLOCK, Clock
@@ -155,10 +156,9 @@ def enqueue_many(
     size = _ARRAY_CHUNK if postgresql else _IN_CLAUSE
     for start in range(0, len(mids), size):
         chunk = mids[start:start + size]
-        # IN (SELECT unnest(…)), not = ANY(…): see gateway.store.queries.pg_in_array.
-        wanted = m.message_id.in_(select(func.unnest(cast(bindparam(None, pg_array_literal(chunk), type_=String()),
-                                                          ARRAY(String())))).scalar_subquery()) if postgresql \
-            else m.message_id.in_(chunk)
+        # An untyped text parameter cast to the array: see gateway.store.queries.pg_in_array.
+        wanted = (m.message_id == any_(cast(bindparam(None, pg_array_literal(chunk), type_=NullType()),
+                                            ARRAY(String()))) if postgresql else m.message_id.in_(chunk))
         created = session.execute(
             insert(outbox_delivery).from_select(
                 ["message_pk", "consumer", "key", "state", "attempts", "max_attempts", "calls", "next_attempt_at"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -59,6 +59,21 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         # As SQLAlchemy would raise it (IntegrityError, OperationalError, …): callers match constraint names and
         # retry transient errors the same way for every insert.
         raise DBAPIError.instance(statement.as_string(connection), None, exc, psycopg.Error) from exc
+
+
+def pg_array_literal(values: Iterable[int | str]) -> str:
+    """PostgreSQL's text form of an array of integers or strings (``{1,2}``, ``{"a","b\\"c"}``), to send as one
+    text parameter and CAST to ``bigint[]`` / ``text[]``: psycopg adapts a list element by element in Python,
+    five to twenty times slower for the thousands of ids a bulk lookup sends."""
+    parts = []
+    for value in values:
+        if isinstance(value, int):
+            parts.append(str(value))
+        elif isinstance(value, str):
+            parts.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        else:
+            raise TypeError(f"an array element must be an int or a str, not {type(value).__name__}")
+    return "{" + ",".join(parts) + "}"
 
 
 def _executemany_sqlite(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], dialect: Dialect) -> None:

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, any_, bindparam, insert, literal, select
+from sqlalchemy import Integer, String, any_, bindparam, cast, insert, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType
 
-from outbox.bulk import insert_rows
+from outbox.bulk import insert_rows, pg_array_literal
 from outbox.clock import DATABASE_CLOCK, Clock
 from outbox.schema import outbox_delivery, outbox_message, outbox_subscription
 from outbox.types import UTCDateTime, utcnow
@@ -29,6 +30,7 @@ DEAD = "dead"
 DISCARDED = "discarded"
 
 _IN_CLAUSE = 500  # message ids per statement when deliveries are created for many messages
+_ARRAY_CHUNK = 10_000  # the same on PostgreSQL, where they travel as one array
 
 
 class NoConsumerError(LookupError):
@@ -117,14 +119,6 @@ def enqueue(
     return mid
 
 
-def _among(column: Any, values: list[str], dialect: str) -> ColumnElement[bool]:
-    """`column IN (values)`; on PostgreSQL one array parameter (`= ANY(:values)`): 500 bind parameters would make
-    the driver split and convert a new statement text every time."""
-    if dialect == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(String())))  # type: ignore[no-any-return]
-    return column.in_(values)  # type: ignore[no-any-return]
-
-
 def enqueue_many(
     session: Session,
     topic: str,
@@ -157,15 +151,21 @@ def enqueue_many(
         server_now = the_clock.in_sql(connection.dialect)
         due = server_now if server_now is not None else literal(the_clock.now(connection), UTCDateTime())
     m, s = outbox_message.c, outbox_subscription.c
-    for start in range(0, len(mids), _IN_CLAUSE):
-        chunk = mids[start:start + _IN_CLAUSE]
+    # PostgreSQL takes the ids as one array parameter, so a chunk can be large; elsewhere one bind parameter each.
+    postgresql = connection.dialect.name == "postgresql"
+    size = _ARRAY_CHUNK if postgresql else _IN_CLAUSE
+    for start in range(0, len(mids), size):
+        chunk = mids[start:start + size]
+        # An untyped text parameter cast to the array: see gateway.store.queries.pg_in_array.
+        wanted = (m.message_id == any_(cast(bindparam(None, pg_array_literal(chunk), type_=NullType()),
+                                            ARRAY(String()))) if postgresql else m.message_id.in_(chunk))
         created = session.execute(
             insert(outbox_delivery).from_select(
                 ["message_pk", "consumer", "key", "state", "attempts", "max_attempts", "calls", "next_attempt_at"],
                 select(m.id, s.consumer, m.key, literal(PENDING, String()), literal(0, Integer()),
                        literal(attempts, Integer()), literal(0, Integer()), due)
                 .select_from(outbox_message.join(outbox_subscription, s.topic == m.topic))
-                .where(_among(m.message_id, chunk, connection.dialect.name))
+                .where(wanted)
                 .order_by(m.id, s.consumer),
             ).execution_options(preserve_rowcount=True)  # an INSERT's rowcount is kept only when asked for
         )

@@ -9,6 +9,7 @@ on the customer's next invoice of the entity. Issued invoices are never edited o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,6 +21,7 @@ from sqlmodel import col
 from gateway.billing.core.reference import national_from_rf, parse_reference
 from gateway.billing.errors import BillingInputError
 from gateway.store.billing_tables import BillingAdjustmentRow, BillingCustomerRow, InvoiceRow
+from gateway.store.queries import in_ids, insert_rows_returning_ids
 from outbox.types import utcnow
 
 STATUSES = ("draft", "issued", "sent")
@@ -129,10 +131,7 @@ def customer_type(session: Session, customer_id: int) -> str | None:
 def add_adjustment(session: Session, *, customer_id: int, entity: str, kind: str, amount: Decimal,
                    vat_rate: Decimal = Decimal(0), description: str = "", source: str = "") -> int:
     """An amount for the customer's next invoice of ``entity`` (a credit is negative); its id."""
-    if kind not in ADJUSTMENT_KINDS:
-        raise BillingInputError(f"adjustment kind {kind!r} is not one of {', '.join(ADJUSTMENT_KINDS)}")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise BillingInputError(f"adjustment amount {amount} has fractions of a cent")
+    _check_adjustment(kind, amount)
     if session.get(BillingCustomerRow, customer_id) is None:
         raise BillingInputError(f"customer {customer_id} does not exist")
     row = BillingAdjustmentRow(customer_id=customer_id, entity_id=entity, kind=kind, amount=str(amount),
@@ -142,3 +141,47 @@ def add_adjustment(session: Session, *, customer_id: int, entity: str, kind: str
     session.flush()
     assert row.id is not None
     return row.id
+
+
+@dataclass(frozen=True)
+class NewAdjustment:
+    customer_id: int
+    entity: str
+    kind: str
+    amount: Decimal
+    description: str = ""
+    source: str = ""
+    vat_rate: Decimal = Decimal(0)
+
+
+def add_adjustments(session: Session, adjustments: Sequence[NewAdjustment]) -> list[int]:
+    """``add_adjustment`` for many at once (a bank file's overpayments): the same checks, the customers looked
+    up in one query and the rows inserted in bulk; the ids in order."""
+    if not adjustments:
+        return []
+    for a in adjustments:
+        _check_adjustment(a.kind, a.amount)
+    wanted = sorted({a.customer_id for a in adjustments})
+    found: set[int] = set()
+    for start in range(0, len(wanted), 10_000):
+        part = wanted[start:start + 10_000]
+        found |= {i for i in session.execute(select(col(BillingCustomerRow.id)).where(
+            in_ids(session, col(BillingCustomerRow.id), part))).scalars() if i is not None}
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise BillingInputError(f"customer {missing[0]} does not exist")
+    session.flush()  # adjustments added one by one earlier in the transaction come first, as they would
+    now = utcnow()
+    return insert_rows_returning_ids(session, BillingAdjustmentRow.__table__, [  # type: ignore[attr-defined]
+        {"customer_id": a.customer_id, "entity_id": a.entity, "kind": a.kind, "amount": str(a.amount),
+         "vat_rate": str(a.vat_rate), "description": a.description[:200], "source": a.source[:300],
+         "accounting_point": None, "period_start": None, "period_end": None, "rating_result_id": None,
+         "rating_revision": None, "status": "pending", "consumed_by_invoice_id": None, "created_at": now}
+        for a in adjustments])
+
+
+def _check_adjustment(kind: str, amount: Decimal) -> None:
+    if kind not in ADJUSTMENT_KINDS:
+        raise BillingInputError(f"adjustment kind {kind!r} is not one of {', '.join(ADJUSTMENT_KINDS)}")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise BillingInputError(f"adjustment amount {amount} has fractions of a cent")

@@ -15,10 +15,11 @@ each is decided by the pure ``allocate`` (gateway/payments/core/allocation.py) a
   exactly what the original's decision did.
 
 The decisions become rows in bulk (entries, allocations, the unmatched queue, customer credit through
-``gateway.billing.service.add_adjustment`` kind ``credit``), the invoices' paid amounts and payment statuses
-are recomputed (``gateway.payments.ledger``), and every payment put on an invoice of an entity with a
-provider account is queued for the provider (``POST /jobs/payment``, ``payments.provider_request``). The
-transaction commits only after the last entry: a file that turns out invalid halfway stores nothing.
+``gateway.billing.service.add_adjustments`` kind ``credit``; ids drawn up front, rows by COPY on PostgreSQL),
+the invoices' paid amounts and payment statuses are recomputed once for the file (``gateway.payments.ledger``),
+and every payment put on an invoice of an entity with a provider account is queued for the provider
+(``POST /jobs/payment``, ``payments.provider_request``, one ``emit_many``). The transaction commits only after
+the last entry: a file that turns out invalid halfway stores nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.billing.core.reference import national_from_rf
-from gateway.billing.service import add_adjustment
+from gateway.billing.service import NewAdjustment, add_adjustments
 from gateway.events import PROVIDER_REQUEST
 from gateway.payments import ledger
 from gateway.payments.bankfiles import DEFAULT_MAX_BANK_FILE_BYTES, BankFile
@@ -63,7 +64,7 @@ from gateway.store.payments_tables import (
     ProviderRequestRow,
     UnmatchedPaymentRow,
 )
-from gateway.store.queries import insert_rows, insert_rows_returning_ids
+from gateway.store.queries import draw_ids, insert_rows
 from outbox.types import utcnow
 
 BATCH: Final = 2_000
@@ -114,6 +115,7 @@ class _Pending:
     account: str
     entity: str | None
     decision: Decision
+    references: tuple[str, ...] = ()  # the entry's valid references, or else every reference it gave
     original_id: int | None = None
     original_unmatched: list[int] = field(default_factory=list)
 
@@ -134,6 +136,7 @@ class _Importer:
         self.pending: list[_Pending] = []
         self.requests: list[dict[str, Any]] = []
         self.accounts: dict[str, tuple[str, AccountStatus]] = {}  # as delivered → compact, ours or not
+        self.provider_accounts: dict[str, str | None] = {}  # entity → its provider account
 
     def _account(self, delivered: str) -> tuple[str, AccountStatus]:
         known = self.accounts.get(delivered)
@@ -169,10 +172,11 @@ class _Importer:
         if not batch:
             return
         accounts = [self._account(e.account)[0] for e in batch]
+        valid = [e.valid_references() for e in batch]  # the check digits are computed once per entry
         stored = self._stored_keys({(a, e.entry_ref[:100]) for a, e in zip(accounts, batch, strict=True)})
-        self._look_up_invoices([(a, e) for a, e in zip(accounts, batch, strict=True)
+        self._look_up_invoices([(a, v) for a, e, v in zip(accounts, batch, valid, strict=True)
                                 if not e.reversal and e.credit_debit is CreditDebit.CREDIT])
-        for account, entry in zip(accounts, batch, strict=True):
+        for account, entry, references in zip(accounts, batch, valid, strict=True):
             self.result.entries += 1
             key = (account, entry.entry_ref[:100])
             if key in stored or key in self.seen:
@@ -185,8 +189,8 @@ class _Importer:
                 self._flush()  # the original may be waiting in this batch
                 pending = self._reverse(entry, account, entity)
             else:
-                decision = allocate(entry, account=status, open_items=self._open_items(entity, entry))
-                pending = _Pending(entry, account, entity, decision)
+                decision = allocate(entry, account=status, open_items=self._open_items(entity, references))
+                pending = _Pending(entry, account, entity, decision, references or entry.reference_texts())
                 for a in decision.allocations:
                     self.states[int(a.invoice)].allocated += a.amount
             self.pending.append(pending)
@@ -204,13 +208,14 @@ class _Importer:
                     ledger.in_strings(self.session, col(BankEntryRow.entry_ref), part)))}
         return found & keys
 
-    def _look_up_invoices(self, entries: Iterable[tuple[str, BankEntry]]) -> None:
+    def _look_up_invoices(self, entries: Iterable[tuple[str, tuple[str, ...]]]) -> None:
+        """Find the invoices behind these (account, valid references) and load their states, locked."""
         wanted: dict[str, set[str]] = {}
-        for account, entry in entries:
+        for account, valid in entries:
             entity = self.own.get(account)
             if entity is None:
                 continue
-            for reference in entry.valid_references():
+            for reference in valid:
                 national = _national(reference)
                 if national and (entity, national) not in self.looked_up:
                     self.looked_up.add((entity, national))
@@ -228,11 +233,11 @@ class _Importer:
         if ids:
             self.states.update(ledger.load_states(self.session, ids, lock=True))
 
-    def _open_items(self, entity: str | None, entry: BankEntry) -> list[OpenItem]:
+    def _open_items(self, entity: str | None, valid: tuple[str, ...]) -> list[OpenItem]:
         if entity is None:
             return []
         items = []
-        for reference in entry.valid_references():
+        for reference in valid:
             found = self.by_reference.get((entity, _national(reference) or ""))
             if found is None:
                 continue
@@ -251,7 +256,8 @@ class _Importer:
             q = q.where(col(BankEntryRow.reference) == references[0][:35])
         original = self.session.execute(q.order_by(col(BankEntryRow.id).desc()).limit(1)).scalar_one_or_none()
         if original is None:
-            return _Pending(entry, account, entity, allocate(entry, account=AccountStatus.OURS))
+            return _Pending(entry, account, entity, allocate(entry, account=AccountStatus.OURS),
+                            references)
         decision = allocate(entry, account=AccountStatus.OURS, original=decision_from_json(
             original.entry_ref, Decimal(original.amount), original.decision))
         invoice_ids = [int(a.invoice) for a in decision.allocations if int(a.invoice) not in self.states]
@@ -261,19 +267,20 @@ class _Importer:
             self.states[int(a.invoice)].allocated += a.amount
         unmatched = [u.id for u in self.session.execute(select(UnmatchedPaymentRow).where(
             col(UnmatchedPaymentRow.entry_id) == original.id)).scalars() if u.id is not None]
-        return _Pending(entry, account, entity, decision, original_id=original.id, original_unmatched=unmatched)
+        return _Pending(entry, account, entity, decision, references, original_id=original.id,
+                        original_unmatched=unmatched)
 
     # -- storing ----------------------------------------------------------------------------------------------
     def _flush(self) -> None:
         if not self.pending:
             return
         pending, self.pending = self.pending, []
+        ids = draw_ids(self.session, BankEntryRow.__table__, len(pending))  # type: ignore[attr-defined]
         rows = []
-        for p in pending:
-            e, d = p.entry, p.decision
-            references = e.valid_references() or e.reference_texts()
+        for p, entry_id in zip(pending, ids, strict=True):
+            e, d, references = p.entry, p.decision, p.references
             rows.append({
-                "file_id": self.result.file_id, "account": p.account, "entry_ref": e.entry_ref[:100],
+                "id": entry_id, "file_id": self.result.file_id, "account": p.account, "entry_ref": e.entry_ref[:100],
                 "format": e.source_format.value, "credit_debit": e.credit_debit.value, "reversal": e.reversal,
                 "amount": f"{e.signed_amount:.2f}" if e.credit_debit is CreditDebit.DEBIT else f"{e.amount:.2f}",
                 "currency": e.currency[:3], "booking_date": e.booking_date, "value_date": e.value_date,
@@ -282,16 +289,20 @@ class _Importer:
                 "entity_id": p.entity, "reversal_of_entry_id": p.original_id, "reversed_by_entry_id": None,
                 "decision": decision_to_json(d), "created_at": self.now,
             })
-        ids = insert_rows_returning_ids(self.session, BankEntryRow.__table__, rows)  # type: ignore[attr-defined]
+        insert_rows(self.session, BankEntryRow.__table__, rows)  # type: ignore[attr-defined]
         allocations: list[dict[str, Any]] = []
         unmatched: list[dict[str, Any]] = []
+        credits: list[tuple[dict[str, Any], NewAdjustment]] = []  # the allocation row waits for its adjustment's id
         for p, entry_id in zip(pending, ids, strict=True):
-            self._store_decision(p, entry_id, allocations, unmatched)
+            self._store_decision(p, entry_id, allocations, unmatched, credits)
+        for (allocation, _), adjustment_id in zip(credits, add_adjustments(self.session, [c for _, c in credits]),
+                                                  strict=True):
+            allocation["adjustment_id"] = adjustment_id
         insert_rows(self.session, PaymentAllocationRow.__table__, allocations)  # type: ignore[attr-defined]
         insert_rows(self.session, UnmatchedPaymentRow.__table__, unmatched)  # type: ignore[attr-defined]
 
     def _store_decision(self, p: _Pending, entry_id: int, allocations: list[dict[str, Any]],
-                        unmatched: list[dict[str, Any]]) -> None:
+                        unmatched: list[dict[str, Any]], credits: list[tuple[dict[str, Any], NewAdjustment]]) -> None:
         e, d = p.entry, p.decision
         source = "reversal" if p.original_id is not None else "bank"
         for a in d.allocations:
@@ -300,7 +311,7 @@ class _Importer:
                                 "invoice_id": state.invoice_id, "customer_id": state.customer_id,
                                 "entity_id": state.entity, "amount": f"{a.amount:.2f}", "paid_on": e.booking_date,
                                 "adjustment_id": None, "source": source, "created_at": self.now})
-            account = provider_account(self.entities.get(state.entity))
+            account = self._provider_account(state.entity)
             if account is not None and a.amount > 0:
                 self.requests.append({
                     "kind": "payment", "identity": f"{e.entry_ref[:80]}:{state.number}"[:120], "account": account,
@@ -310,14 +321,14 @@ class _Importer:
                                               "type": "directpayment"}})
         for c in d.credits:
             entity = p.entity or ""
-            adjustment = add_adjustment(
-                self.session, customer_id=int(c.customer), entity=entity, kind="credit", amount=-c.amount,
+            allocation = {"entry_id": entry_id, "unmatched_id": None, "kind": "credit", "invoice_id": None,
+                          "customer_id": int(c.customer), "entity_id": entity, "amount": f"{c.amount:.2f}",
+                          "paid_on": e.booking_date, "adjustment_id": None, "source": source, "created_at": self.now}
+            allocations.append(allocation)
+            credits.append((allocation, NewAdjustment(
+                customer_id=int(c.customer), entity=entity, kind="credit", amount=-c.amount,
                 description=("Overpayment" if c.amount > 0 else "Overpayment taken back")
-                + f" ({e.booking_date:%d.%m.%Y})", source=f"bank entry {e.entry_ref}"[:300])
-            allocations.append({"entry_id": entry_id, "unmatched_id": None, "kind": "credit", "invoice_id": None,
-                                "customer_id": int(c.customer), "entity_id": entity, "amount": f"{c.amount:.2f}",
-                                "paid_on": e.booking_date, "adjustment_id": adjustment, "source": source,
-                                "created_at": self.now})
+                + f" ({e.booking_date:%d.%m.%Y})", source=f"bank entry {e.entry_ref}"[:300])))
         reversed_rows = list(p.original_unmatched)
         for u in d.unmatched:
             if u.amount < 0 and reversed_rows and self._cancel_unmatched(reversed_rows.pop(0), -u.amount):
@@ -340,11 +351,18 @@ class _Importer:
             col(UnmatchedPaymentRow.amount) == f"{amount:.2f}").values(status="reversed", resolved_at=self.now))
         return bool(done.rowcount)  # type: ignore[attr-defined]
 
+    def _provider_account(self, entity: str) -> str | None:
+        if entity not in self.provider_accounts:
+            self.provider_accounts[entity] = provider_account(self.entities.get(entity))
+        return self.provider_accounts[entity]
+
     def _queue_requests(self) -> None:
         if not self.requests:
             return
-        ids = insert_rows_returning_ids(self.session, ProviderRequestRow.__table__,  # type: ignore[attr-defined]
-                                        self.requests)
+        ids = draw_ids(self.session, ProviderRequestRow.__table__, len(self.requests))  # type: ignore[attr-defined]
+        for request_id, request in zip(ids, self.requests, strict=True):
+            request["id"] = request_id
+        insert_rows(self.session, ProviderRequestRow.__table__, self.requests)  # type: ignore[attr-defined]
         PROVIDER_REQUEST.emit_many(self.session, [({"request_id": i}, f"invoice:{r['invoice_id']}")
                                                   for i, r in zip(ids, self.requests, strict=True)])
 

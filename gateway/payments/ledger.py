@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, String, any_, bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from gateway.payments.provider.api import JobStatus, JobType
+from gateway.store import queries
 from gateway.store.billing_tables import InvoiceRow
 from gateway.store.payments_tables import DunningStepRow, PaymentAllocationRow, ProviderJobRow
+from outbox.bulk import pg_array_literal
 
 ZERO: Final = Decimal("0.00")
 CENT: Final = Decimal("0.01")
@@ -32,15 +33,11 @@ CHUNK: Final = 10_000
 
 def in_ids(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
     """``column IN ids``: one array parameter on PostgreSQL, bind parameters on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))  # type: ignore[no-any-return]
-    return column.in_(list(ids))  # type: ignore[no-any-return]
+    return queries.in_ids(session, column, ids)
 
 
 def in_strings(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String())))  # type: ignore[no-any-return]
-    return column.in_(list(values))  # type: ignore[no-any-return]
+    return queries.in_values(session, column, values)
 
 
 def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -153,7 +150,8 @@ def write(session: Session, states: Iterable[InvoiceState]) -> int:
                 "UPDATE invoice SET paid_amount = v.paid, payment_status = v.status "
                 "FROM unnest(CAST(:ids AS bigint[]), CAST(:paid AS text[]), CAST(:status AS text[])) "
                 "AS v(id, paid, status) WHERE invoice.id = v.id"),
-                {"ids": [c[0] for c in part], "paid": [c[1] for c in part], "status": [c[2] for c in part]})
+                {"ids": pg_array_literal(c[0] for c in part), "paid": pg_array_literal(c[1] for c in part),
+                 "status": pg_array_literal(c[2] for c in part)})
     else:
         session.execute(update(InvoiceRow.__table__).where(  # type: ignore[attr-defined]
             InvoiceRow.__table__.c.id == bindparam("row_id")).values(  # type: ignore[attr-defined]

@@ -10,11 +10,14 @@ python-stdnum implementation); printed in groups of four.
 
 from __future__ import annotations
 
+from operator import mul
+
 from stdnum import iso11649
 from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_97_10
 
 _WEIGHTS = (7, 3, 1)
+_WEIGHTS_BY_POSITION = _WEIGHTS * 10  # from the rightmost digit
 BASE_MIN_DIGITS = 3
 BASE_MAX_DIGITS = 19
 
@@ -31,7 +34,8 @@ def check_digit(base: str) -> str:
     """The 7-3-1 check digit of the base digits `base`."""
     if not base.isdigit():
         raise InvalidReference(f"reference base {base!r} must be digits only")
-    total = sum(int(d) * _WEIGHTS[i % 3] for i, d in enumerate(reversed(base)))
+    weights = _WEIGHTS_BY_POSITION if len(base) <= len(_WEIGHTS_BY_POSITION) else _WEIGHTS * len(base)
+    total = sum(map(mul, map(int, reversed(base)), weights))  # in C: bank files check thousands
     return str((10 - total % 10) % 10)
 
 

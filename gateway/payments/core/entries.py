@@ -74,6 +74,9 @@ class BankEntry:
     file_position: int = 0  # 1-based entry number (camt.054) or line number (KTL), for error messages
     notification_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # Allocation and the import ask for the references several times per entry: worked out once, kept here.
+    _texts: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _valid: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.amount < 0:
@@ -91,19 +94,24 @@ class BankEntry:
 
     def reference_texts(self) -> tuple[str, ...]:
         """Every reference the payer gave: the structured ones, else the unstructured text's candidates."""
-        structured = tuple(p.reference_text for p in self.parts if p.reference_text)
-        if structured:
-            return structured
-        return tuple(candidate for line in self.unstructured for candidate in reference_candidates(line))
+        if self._texts is None:
+            texts = tuple(p.reference_text for p in self.parts if p.reference_text) or tuple(
+                candidate for line in self.unstructured for candidate in reference_candidates(line))
+            object.__setattr__(self, "_texts", texts)  # frozen: the cache is the one field set after creation
+            return texts
+        return self._texts
 
     def valid_references(self) -> tuple[str, ...]:
         """The compact references whose check digits hold, in the order given, without repeats."""
-        seen: dict[str, None] = {}
-        for text in self.reference_texts():
-            compact = _parse_reference(text)
-            if compact is not None:
-                seen.setdefault(compact, None)
-        return tuple(seen)
+        if self._valid is None:
+            seen: dict[str, None] = {}
+            for text in self.reference_texts():
+                compact = _parse_reference(text)
+                if compact is not None:
+                    seen.setdefault(compact, None)
+            object.__setattr__(self, "_valid", tuple(seen))
+            return tuple(seen)
+        return self._valid
 
 
 # Allocation asks an entry for its references several times; the check digit is computed once per text.

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_support3"
-down_revision = "0011_billing_perf"
+down_revision = "0012_payments_perf"
 branch_labels = None
 depends_on = None
 

@@ -11,32 +11,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, Index, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from outbox.types import UTCDateTime
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
+from gateway.store.columns import ID as _ID
+from gateway.store.columns import day as _day
+from gateway.store.columns import pk as _pk
+from gateway.store.columns import ref as _ref
+from gateway.store.columns import ts as _ts
 
 UQ_CUSTOMER_KEY = "uq_billing_customer_key"
 UQ_INVOICE_NUMBER = "uq_invoice_entity_number"
 UQ_BILLED_PERIOD = "uq_billed_period"
-
-
-def _ts(nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime, nullable=nullable))
-
-
-def _pk() -> Any:
-    return Field(default=None, sa_column=Column(_ID, primary_key=True, autoincrement=True))
-
-
-def _ref(nullable: bool = False, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(_ID, nullable=nullable, index=index))
-
-
-def _day(nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(Date, nullable=nullable))
 
 
 class BillingCustomerRow(SQLModel, table=True):

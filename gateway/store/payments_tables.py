@@ -12,12 +12,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, Index, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from outbox.types import UTCDateTime
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
+from gateway.store.columns import ID as _ID
+from gateway.store.columns import day as _day
+from gateway.store.columns import pk as _pk
+from gateway.store.columns import ref as _ref
+from gateway.store.columns import ts as _ts
 
 UQ_BANK_ENTRY = "uq_bank_entry_account_ref"
 UQ_PROVIDER_JOB = "uq_provider_job_account_billcode"
@@ -25,22 +27,6 @@ UQ_PROVIDER_REQUEST = "uq_provider_request_identity"
 UQ_PROVIDER_EVENT = "uq_provider_event_account_event"
 UQ_DUNNING_STEP = "uq_dunning_step_invoice_kind_number"
 UQ_DISCONNECTION_TASK = "uq_disconnection_task_case_kind"
-
-
-def _ts(nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime, nullable=nullable))
-
-
-def _pk() -> Any:
-    return Field(default=None, sa_column=Column(_ID, primary_key=True, autoincrement=True))
-
-
-def _ref(nullable: bool = False, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(_ID, nullable=nullable, index=index))
-
-
-def _day(nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(Date, nullable=nullable))
 
 
 class BankFileRow(SQLModel, table=True):

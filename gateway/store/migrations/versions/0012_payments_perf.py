@@ -8,7 +8,7 @@ times the work. A fill factor leaves that room on the pages written from now on 
 layout until rewritten; ``VACUUM FULL invoice`` repacks them with the room). SQLite has no such setting.
 
 Revision ID: 0012_payments_perf
-Revises: 0010_support2
+Revises: 0011_billing_perf
 Create Date: 2026-12-07 23:30:00
 """
 

@@ -2,7 +2,7 @@
 message log and for the payment search.
 
 Revision ID: 0013_support3
-Revises: 0010_support2
+Revises: 0012_payments_perf
 Create Date: 2026-12-07 23:00:00
 """
 

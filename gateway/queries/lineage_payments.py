@@ -10,27 +10,16 @@ bank files they came in. A manual allocation of an unmatched payment keeps the p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.queries.lineage import Edge, Node, _message_nodes, node_id, register_root, register_step
-from gateway.queries.lineage_billing import _invoice_node, _invoices
+from gateway.queries.lineage_billing import _chunks, _ids, _invoice_node, _invoices
 from gateway.queries.messages import BANK_FILE, MessageRef
 from gateway.store.payments_tables import BankEntryRow, PaymentAllocationRow
-
-_CHUNK = 500
-
-
-def _ids(keys: Sequence[str]) -> list[int]:
-    return sorted({int(k) for k in keys if k.isdigit() and len(k) <= 18})
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield list(ids[i:i + _CHUNK])
 
 
 def _payment_node(e: BankEntryRow) -> Node:

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, Literal, TypedDict, TypeVar, cast
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from outbox import OutboxMessage, enqueue, enqueue_many
+from outbox import OutboxMessage, enqueue, enqueue_many, enqueue_select
 
 P = TypeVar("P", bound=Mapping[str, Any])
 
@@ -49,6 +50,15 @@ class Topic(Generic[P]):
         for item, _ in items:
             self._check(item)
         return enqueue_many(session, self.name, items)
+
+    def emit_select(self, session: Session, rows: Select[Any]) -> int:
+        """Enqueue one message per row of `rows` (columns ``payload`` typed JSON, ``key``, ``position``), made by
+        the database (``outbox.enqueue_select``); the payload's keys are checked on the first row."""
+        first = session.execute(rows.limit(1)).first()
+        if first is None:
+            return 0
+        self._check(first.payload)
+        return enqueue_select(session, self.name, rows)
 
     def payload(self, message: OutboxMessage) -> P:
         """The message's payload as this topic's type (a handler reads only its own topic)."""

@@ -23,3 +23,22 @@ def settled_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """While the block runs, the cyclic garbage collector does not run (reference counting still frees
+    everything that is not in a cycle).
+
+    For one bulk transaction that builds up state as it goes (a bank file's invoice states, seen entries,
+    pending rows): each full collection rescans all of it, so their cost grows with the square of the file —
+    measured: 10 of a 100,000-entry import's 44 seconds, with nothing for it to collect. Whatever cycles the
+    block leaves are collected when it ends. A collector the caller had disabled stays disabled.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

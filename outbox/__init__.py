@@ -23,6 +23,7 @@ from outbox.core import (
     OutboxSettings,
     enqueue,
     enqueue_many,
+    enqueue_select,
 )
 from outbox.external import ExternalCall, PermanentFailure
 from outbox.registry import HandlerRegistry
@@ -45,5 +46,6 @@ __all__ = [
     "PermanentFailure",
     "enqueue",
     "enqueue_many",
+    "enqueue_select",
     "metadata",
 ]

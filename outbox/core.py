@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, any_, bindparam, cast, insert, literal, select
+from sqlalchemy import BigInteger, Integer, Select, String, any_, bindparam, cast, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import NullType
+from sqlalchemy.types import NullType, TypeEngine
 
 from outbox.bulk import insert_rows, pg_array_literal
 from outbox.clock import DATABASE_CLOCK, Clock
@@ -141,6 +141,60 @@ def enqueue_many(
         for mid, (payload, key) in zip(mids, items, strict=True)
     ]
     insert_rows(session, outbox_message, rows)
+    _deliver(session, topic, outbox_message.c.message_id, String(), mids, max_attempts=max_attempts,
+             not_before=not_before, settings=settings, clock=clock)
+    return mids
+
+
+def enqueue_select(
+    session: Session,
+    topic: str,
+    rows: Select[Any],
+    *,
+    max_attempts: int | None = None,
+    not_before: datetime | None = None,
+    settings: OutboxSettings | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """Like :func:`enqueue_many` for messages made by the database from rows the caller's transaction holds:
+    `rows` selects the columns ``payload`` (a JSON expression), ``key`` and ``position`` (the enqueue order).
+    Message ids are random UUIDs made there too, so thousands of messages about just-written rows cost no
+    Python per message. Returns how many messages were written."""
+    now = utcnow()
+    source = rows.subquery()
+    message = select(_random_uuid(session.get_bind().dialect.name), literal(topic, String()), source.c.key,
+                     source.c.payload, literal(now, UTCDateTime())).select_from(source).order_by(source.c.position)
+    ids = list(session.execute(insert(outbox_message).from_select(
+        ["message_id", "topic", "key", "payload", "created_at"], message).returning(outbox_message.c.id)).scalars())
+    if ids:
+        _deliver(session, topic, outbox_message.c.id, BigInteger(), sorted(ids), max_attempts=max_attempts,
+                 not_before=not_before, settings=settings, clock=clock)
+    return len(ids)
+
+
+def _random_uuid(dialect: str) -> ColumnElement[str]:
+    """A random (version 4) UUID in the database's SQL, as text."""
+    if dialect == "postgresql":
+        return cast(func.gen_random_uuid(), String())
+    hexes = [func.lower(func.hex(func.randomblob(n))) for n in (4, 2, 2, 2, 6)]  # SQLite
+    variant = func.substr("89ab", 1 + func.abs(func.random()) % 4, 1)
+    return (hexes[0] + "-" + hexes[1] + "-4" + func.substr(hexes[2], 2) + "-" + variant + func.substr(hexes[3], 2)
+            + "-" + hexes[4])
+
+
+def _deliver(
+    session: Session,
+    topic: str,
+    column: ColumnElement[Any],
+    element_type: TypeEngine[Any],
+    values: Sequence[Any],
+    *,
+    max_attempts: int | None,
+    not_before: datetime | None,
+    settings: OutboxSettings | None,
+    clock: Clock | None,
+) -> None:
+    """One delivery per subscribed consumer for the messages whose `column` is one of `values`."""
     attempts = max_attempts or (settings or _DEFAULTS).max_attempts
     connection = session.connection()
     due: ColumnElement[datetime]
@@ -154,11 +208,11 @@ def enqueue_many(
     # PostgreSQL takes the ids as one array parameter, so a chunk can be large; elsewhere one bind parameter each.
     postgresql = connection.dialect.name == "postgresql"
     size = _ARRAY_CHUNK if postgresql else _IN_CLAUSE
-    for start in range(0, len(mids), size):
-        chunk = mids[start:start + size]
+    for start in range(0, len(values), size):
+        chunk = values[start:start + size]
         # An untyped text parameter cast to the array: see gateway.store.queries.pg_in_array.
-        wanted = (m.message_id == any_(cast(bindparam(None, pg_array_literal(chunk), type_=NullType()),
-                                            ARRAY(String()))) if postgresql else m.message_id.in_(chunk))
+        wanted = (column == any_(cast(bindparam(None, pg_array_literal(chunk), type_=NullType()),
+                                      ARRAY(element_type))) if postgresql else column.in_(chunk))
         created = session.execute(
             insert(outbox_delivery).from_select(
                 ["message_pk", "consumer", "key", "state", "attempts", "max_attempts", "calls", "next_attempt_at"],
@@ -174,4 +228,3 @@ def enqueue_many(
                 f"no consumer is subscribed to outbox topic {topic!r}: declare one (and migrate, which writes "
                 "the subscriptions), or do not emit the topic"
             )
-    return mids

@@ -31,9 +31,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import JSON, Numeric, String, case, cast, func, insert, literal, null, select, type_coerce, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from gateway.billing.core.reference import national_from_rf
@@ -55,7 +56,9 @@ from gateway.payments.core.allocation import (
 )
 from gateway.payments.core.entries import BankEntry, CreditDebit
 from gateway.payments.entities import catalogue_entities, compact_account, own_accounts, provider_account
+from gateway.payments.entry_reader import entry_batches
 from gateway.rating.core.catalogue import LegalEntity
+from gateway.runtime import collector_paused
 from gateway.store.billing_tables import InvoiceRow
 from gateway.store.payments_tables import (
     BankEntryRow,
@@ -65,7 +68,7 @@ from gateway.store.payments_tables import (
     UnmatchedPaymentRow,
 )
 from gateway.store.queries import draw_ids, insert_rows
-from outbox.types import utcnow
+from outbox.types import UTCDateTime, utcnow
 
 BATCH: Final = 2_000
 
@@ -87,12 +90,14 @@ class ImportResult:
 
 
 def import_bank_file(engine: Engine, name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BANK_FILE_BYTES,
-                     now: datetime | None = None) -> ImportResult:
+                     now: datetime | None = None, parallel: bool | None = None) -> ImportResult:
     """Import one bank file's bytes; raises ``BankFileError`` (and stores nothing) when it is not a valid
-    camt.054.001.02 or KTL file."""
+    camt.054.001.02 or KTL file. ``parallel``: read the file in a helper process (None: when it is large;
+    ``gateway.payments.entry_reader``)."""
     bank = BankFile.from_bytes(name, data, max_bytes=max_bytes)
-    with Session(engine) as session, session.begin():
-        return _Importer(session, bank, data, now or utcnow()).run()
+    with (collector_paused(), entry_batches(bank, data, BATCH, parallel=parallel, max_bytes=max_bytes) as batches,
+          Session(engine) as session, session.begin()):
+        return _Importer(session, bank, data, now or utcnow()).run(batches)
 
 
 def decision_to_json(decision: Decision) -> dict[str, Any]:
@@ -134,9 +139,7 @@ class _Importer:
         self.looked_up: set[tuple[str, str]] = set()
         self.seen: set[tuple[str, str]] = set()
         self.pending: list[_Pending] = []
-        self.requests: list[dict[str, Any]] = []
         self.accounts: dict[str, tuple[str, AccountStatus]] = {}  # as delivered → compact, ours or not
-        self.provider_accounts: dict[str, str | None] = {}  # entity → its provider account
 
     def _account(self, delivered: str) -> tuple[str, AccountStatus]:
         known = self.accounts.get(delivered)
@@ -144,7 +147,7 @@ class _Importer:
             known = self.accounts[delivered] = (compact_account(delivered), classify_account(delivered, self.own))
         return known
 
-    def run(self) -> ImportResult:
+    def run(self, batches: Iterable[list[BankEntry]]) -> ImportResult:
         row = BankFileRow(name=self.bank.name[:300], sha256=self.result.sha256, size=len(self.data),
                           format=self.bank.format.value, content=self.data, imported_at=self.now, entries=0,
                           allocated=0, unmatched=0, already_imported=0)
@@ -152,13 +155,8 @@ class _Importer:
         self.session.flush()
         assert row.id is not None
         self.result.file_id = row.id
-        batch: list[BankEntry] = []
-        for entry in self.bank.entries():
-            batch.append(entry)
-            if len(batch) >= BATCH:
-                self._decide(batch)
-                batch = []
-        self._decide(batch)
+        for batch in batches:
+            self._decide(batch)
         self._flush()
         ledger.write(self.session, self.states.values())
         self._queue_requests()
@@ -311,14 +309,6 @@ class _Importer:
                                 "invoice_id": state.invoice_id, "customer_id": state.customer_id,
                                 "entity_id": state.entity, "amount": f"{a.amount:.2f}", "paid_on": e.booking_date,
                                 "adjustment_id": None, "source": source, "created_at": self.now})
-            account = self._provider_account(state.entity)
-            if account is not None and a.amount > 0:
-                self.requests.append({
-                    "kind": "payment", "identity": f"{e.entry_ref[:80]}:{state.number}"[:120], "account": account,
-                    "invoice_id": state.invoice_id, "status": "queued", "answer": None, "created_at": self.now,
-                    "sent_at": None, "body": {"amount": f"{a.amount:.2f}", "paydate": e.booking_date.isoformat(),
-                                              "identifier": f"{e.entry_ref[:80]}:{state.number}",
-                                              "type": "directpayment"}})
         for c in d.credits:
             entity = p.entity or ""
             allocation = {"entry_id": entry_id, "unmatched_id": None, "kind": "credit", "invoice_id": None,
@@ -351,20 +341,43 @@ class _Importer:
             col(UnmatchedPaymentRow.amount) == f"{amount:.2f}").values(status="reversed", resolved_at=self.now))
         return bool(done.rowcount)  # type: ignore[attr-defined]
 
-    def _provider_account(self, entity: str) -> str | None:
-        if entity not in self.provider_accounts:
-            self.provider_accounts[entity] = provider_account(self.entities.get(entity))
-        return self.provider_accounts[entity]
-
     def _queue_requests(self) -> None:
-        if not self.requests:
+        """Every positive amount this file put on an invoice of an entity with a provider account becomes a
+        queued payment report and its outbox message, both made by the database from the allocation rows just
+        written (in allocation order): per payment, nothing passes through Python."""
+        accounts = {entity: account for entity in self.entities
+                    if (account := provider_account(self.entities.get(entity))) is not None}
+        if not accounts or self.result.allocated == 0:
             return
-        ids = draw_ids(self.session, ProviderRequestRow.__table__, len(self.requests))  # type: ignore[attr-defined]
-        for request_id, request in zip(ids, self.requests, strict=True):
-            request["id"] = request_id
-        insert_rows(self.session, ProviderRequestRow.__table__, self.requests)  # type: ignore[attr-defined]
-        PROVIDER_REQUEST.emit_many(self.session, [({"request_id": i}, f"invoice:{r['invoice_id']}")
-                                                  for i, r in zip(ids, self.requests, strict=True)])
+        tables = [t.__table__ for t in (PaymentAllocationRow, BankEntryRow, InvoiceRow)]  # type: ignore[union-attr]
+        a, e, i = (t.c for t in tables)
+        dialect = self.session.get_bind().dialect.name
+        identifier = func.substr(e.entry_ref, 1, 80) + ":" + i.number
+        body = _json_object(dialect, "amount", a.amount, "paydate", cast(e.booking_date, String()),
+                            "identifier", identifier, "type", "directpayment")
+        payments = select(
+            literal("payment", String()), func.substr(identifier, 1, 120),
+            case(accounts, value=i.entity_id), i.id, body, literal("queued", String()), null(),
+            literal(self.now, UTCDateTime()), null(),
+        ).select_from(tables[0].join(tables[1], e.id == a.entry_id).join(tables[2], i.id == a.invoice_id)).where(
+            e.file_id == self.result.file_id, a.kind == "invoice", cast(a.amount, Numeric()) > 0,
+            i.entity_id.in_(sorted(accounts))).order_by(a.id)
+        table = ProviderRequestRow.__table__  # type: ignore[attr-defined]
+        ids = list(self.session.execute(insert(table).from_select(
+            ["kind", "identity", "account", "invoice_id", "body", "status", "answer", "created_at", "sent_at"],
+            payments).returning(table.c.id)).scalars())
+        r = table.c
+        for part in ledger.chunks(sorted(ids)):
+            PROVIDER_REQUEST.emit_select(self.session, select(
+                _json_object(dialect, "request_id", r.id).label("payload"),
+                ("invoice:" + cast(r.invoice_id, String())).label("key"), r.id.label("position"),
+            ).where(ledger.in_ids(self.session, r.id, part)))
+
+
+def _json_object(dialect: str, *pairs: Any) -> ColumnElement[Any]:
+    """A JSON object built by the database from name, value, name, value, …"""
+    build = func.json_build_object if dialect == "postgresql" else func.json_object
+    return type_coerce(build(*(literal(p, String()) if isinstance(p, str) else p for p in pairs)), JSON)
 
 
 def _national(reference: str) -> str | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, func, insert, select, type_coerce, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,7 @@ from outbox import (
     OutboxSettings,
     enqueue,
     enqueue_many,
+    enqueue_select,
 )
 from outbox.admin import (
     dead_letters,
@@ -409,6 +411,49 @@ def test_a_worker_serves_only_the_consumers_it_is_given(engine: Engine) -> None:
 def test_a_topic_without_a_consumer_cannot_be_enqueued(engine: Engine) -> None:
     with pytest.raises(NoConsumerError, match=r"nobody\.listens"), Session(engine) as s, s.begin():
         enqueue(s, "nobody.listens", {})
+    assert _messages(engine) == []
+
+
+def _source_rows(engine: Engine, names: list[str]) -> Table:
+    """A table of the writer's own rows, to make messages from in SQL."""
+    table = Table("made_rows", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(20)))
+    table.create(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(table), [{"id": n, "name": name} for n, name in enumerate(names, 1)])
+    return table
+
+
+def test_messages_made_by_the_database_from_rows_are_delivered_in_order_like_enqueued_ones(engine: Engine) -> None:
+    seen: list[tuple[str | None, dict[str, object]]] = []
+    registry = HandlerRegistry()
+    registry.register("row.made", lambda s, m: seen.append((m.key, m.payload)), consumer="one")
+    registry.register("row.made", lambda s, m: None, consumer="two")
+    _serve(engine, registry)
+    table = _source_rows(engine, ["c", "a", "b", "skipped"])
+    build = func.json_build_object if engine.dialect.name == "postgresql" else func.json_object
+    rows = select(type_coerce(build("name", table.c.name, "n", table.c.id), JSON).label("payload"),
+                  ("row:" + table.c.name).label("key"), (-table.c.id).label("position")).where(table.c.id <= 3)
+    with Session(engine) as s, s.begin():
+        assert enqueue_select(s, "row.made", rows) == 3
+        assert enqueue_select(s, "row.made", rows.where(table.c.id > 100)) == 0  # nothing selected: nothing written
+    messages = _messages(engine)
+    assert [(m["key"], m["payload"]) for m in messages] == [  # in `position` order
+        ("row:b", {"name": "b", "n": 3}), ("row:a", {"name": "a", "n": 2}), ("row:c", {"name": "c", "n": 1})]
+    assert all(uuid.UUID(m["message_id"]).version == 4 for m in messages)
+    assert len({m["message_id"] for m in messages}) == 3
+    assert sorted((d["consumer"], d["key"]) for d in _deliveries(engine)) == sorted(
+        (c, k) for c in ("one", "two") for k in ("row:a", "row:b", "row:c"))
+    Worker(engine, registry, FAST).drain()
+    assert seen == [(m["key"], m["payload"]) for m in messages]
+
+
+def test_messages_made_by_the_database_need_a_consumer_too(engine: Engine) -> None:
+    table = _source_rows(engine, ["x"])
+    build = func.json_build_object if engine.dialect.name == "postgresql" else func.json_object
+    rows = select(type_coerce(build("n", table.c.id), JSON).label("payload"), table.c.name.label("key"),
+                  table.c.id.label("position"))
+    with pytest.raises(NoConsumerError, match=r"nobody\.listens"), Session(engine) as s, s.begin():
+        enqueue_select(s, "nobody.listens", rows)
     assert _messages(engine) == []
 
 

@@ -78,7 +78,8 @@ def invoice(engine: Engine, invoice_id: int) -> InvoiceRow:
         return row
 
 
-def test_each_case_ends_where_the_rules_say(engine: Engine, invoices: dict[str, int]) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["read-in-process", "read-by-a-helper-process"])
+def test_each_case_ends_where_the_rules_say(engine: Engine, invoices: dict[str, int], parallel: bool) -> None:
     bad = ref("100000001")[:-1] + str((int(ref("100000001")[-1]) + 1) % 10)
     data = camt054([
         entry("E1", "100.00", reference=ref("100000001")),  # exact
@@ -88,7 +89,7 @@ def test_each_case_ends_where_the_rules_say(engine: Engine, invoices: dict[str, 
         entry("E5", "100.00", reference=rf_reference(ref("100000003"))),  # RF, overpayment of 20.00
         entry("E6", "9.00", reference=ref("999999999")),  # valid reference, no invoice
     ])
-    result = import_bank_file(engine, "cases.xml", data)
+    result = import_bank_file(engine, "cases.xml", data, parallel=parallel)
     assert result.to_json() == {"file": "cases.xml", "format": "camt.054", "entries": 6, "allocated": 3,
                                 "unmatched": 3, "already_imported": 0}
     assert (invoice(engine, invoices["100000001"]).payment_status, invoice(engine, invoices["100000001"]).paid_amount
@@ -99,13 +100,20 @@ def test_each_case_ends_where_the_rules_say(engine: Engine, invoices: dict[str, 
         queue = {(u["reference"], u["reason"], u["amount"]) for u in list_unmatched(s)}
         credit = s.execute(select(BillingAdjustmentRow)).scalar_one()
         assert payments_of_invoice(s, invoices["100000002"])[0]["amount"] == "20.00"
-        requests = s.execute(select(func.count()).select_from(ProviderRequestRow)).scalar_one()
-        emitted = s.execute(select(func.count()).select_from(outbox_message).where(
-            outbox_message.c.topic == "payments.provider_request")).scalar_one()
+        requests = s.execute(select(ProviderRequestRow).order_by(col(ProviderRequestRow.id))).scalars().all()
+        emitted = s.execute(select(outbox_message).where(
+            outbox_message.c.topic == "payments.provider_request").order_by(outbox_message.c.id)).all()
     assert queue == {(bad, "invalid_reference", "12.00"), (None, "no_reference", "7.00"),
                      (ref("999999999"), "no_open_invoice", "9.00")}
     assert (credit.kind, credit.amount, credit.entity_id, credit.status) == ("credit", "-20.00", "retail", "pending")
-    assert requests == emitted == 3  # every payment put on an invoice of a provider entity is reported
+    # Every payment put on an invoice of a provider entity is reported, in entry order, one message each.
+    assert [(r.kind, r.identity, r.account, r.invoice_id, r.status, r.body) for r in requests] == [
+        ("payment", f"E{n}:{number}", "ropo-retail-0001", invoices[number], "queued",
+         {"amount": amount, "paydate": "2026-04-20", "identifier": f"E{n}:{number}", "type": "directpayment"})
+        for n, number, amount in [(1, "100000001", "100.00"), (2, "100000002", "20.00"), (5, "100000003", "80.00")]]
+    assert [(m.payload, m.key) for m in emitted] == [
+        ({"request_id": r.id}, f"invoice:{r.invoice_id}") for r in requests]
+    assert len({m.message_id for m in emitted}) == 3 and all(len(m.message_id) == 36 for m in emitted)
 
 
 def test_reimporting_changes_nothing_and_counts_already_imported(engine: Engine, invoices: dict[str, int]) -> None:
@@ -178,6 +186,15 @@ def test_an_invalid_file_is_refused_and_nothing_of_it_is_stored(engine: Engine, 
         import_bank_file(engine, name, (BANK / name).read_bytes())
     with Session(engine) as s:
         for table in (BankFileRow, BankEntryRow, UnmatchedPaymentRow):
+            assert s.execute(select(func.count()).select_from(table)).scalar_one() == 0
+
+
+def test_an_invalid_file_read_by_a_helper_process_stores_nothing(engine: Engine, invoices: dict[str, int]) -> None:
+    name = "invalid-camt054-schema-no-credit-debit.xml"
+    with pytest.raises(BankFileError, match=r"BANK\.XML_INVALID"):
+        import_bank_file(engine, name, (BANK / name).read_bytes(), parallel=True)
+    with Session(engine) as s:
+        for table in (BankFileRow, BankEntryRow, UnmatchedPaymentRow, ProviderRequestRow):
             assert s.execute(select(func.count()).select_from(table)).scalar_one() == 0
 
 

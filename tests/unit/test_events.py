@@ -18,8 +18,8 @@ from gateway.events import CONSUMERS, TOPICS, Topic, subscriptions
 from gateway.store.db import make_engine
 
 GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
-_ENQUEUE = (outbox.enqueue, outbox.enqueue_many)
-_EMIT = {"emit", "emit_many"}
+_ENQUEUE = (outbox.enqueue, outbox.enqueue_many, outbox.enqueue_select)
+_EMIT = {"emit", "emit_many", "emit_select"}
 
 
 def _topic_argument(call: ast.Call, module: Any) -> ast.expr | None:
@@ -28,7 +28,7 @@ def _topic_argument(call: ast.Call, module: Any) -> ast.expr | None:
     while isinstance(dotted, ast.Attribute):
         dotted = dotted.value
     last = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
-    if not isinstance(dotted, ast.Name) or last not in _EMIT | {"enqueue", "enqueue_many"}:
+    if not isinstance(dotted, ast.Name) or last not in _EMIT | {"enqueue", "enqueue_many", "enqueue_select"}:
         return None  # only plain (dotted) names are looked up: nothing is called while scanning
     try:
         function = eval(ast.unparse(call.func), vars(module))

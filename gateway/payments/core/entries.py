@@ -101,6 +101,12 @@ class BankEntry:
             return texts
         return self._texts
 
+    def remember_references(self, texts: tuple[str, ...], valid: tuple[str, ...]) -> None:
+        """Set what ``reference_texts()`` and ``valid_references()`` answer, as worked out for this entry
+        elsewhere (the process that read the file): never different from what they would work out."""
+        object.__setattr__(self, "_texts", texts)
+        object.__setattr__(self, "_valid", valid)
+
     def valid_references(self) -> tuple[str, ...]:
         """The compact references whose check digits hold, in the order given, without repeats."""
         if self._valid is None:

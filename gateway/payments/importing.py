@@ -218,18 +218,21 @@ class _Importer:
                 if national and (entity, national) not in self.looked_up:
                     self.looked_up.add((entity, national))
                     wanted.setdefault(entity, set()).add(national)
-        ids: list[int] = []
         for entity, references in wanted.items():
             for part in ledger.chunks(sorted(references)):
-                for invoice_id, reference, due in self.session.execute(
-                        select(col(InvoiceRow.id), col(InvoiceRow.reference), col(InvoiceRow.due_date)).where(
+                # The states are read with the lookup, locked: one query per part, not one to find the invoices
+                # and another to load them.
+                found: dict[int, ledger.InvoiceState] = {}
+                for row in self.session.execute(
+                        select(*ledger.STATE_COLUMNS, col(InvoiceRow.reference), col(InvoiceRow.due_date)).where(
                             col(InvoiceRow.entity_id) == entity, col(InvoiceRow.kind) == "invoice",
-                            ledger.in_strings(self.session, col(InvoiceRow.reference), part))):
-                    self.by_reference[(entity, reference)] = (int(invoice_id or 0), due)
+                            ledger.in_strings(self.session, col(InvoiceRow.reference), part)).with_for_update()):
+                    invoice_id = int(row[0] or 0)
+                    self.by_reference[(entity, row[-2])] = (invoice_id, row[-1])
                     if invoice_id not in self.states:
-                        ids.append(int(invoice_id or 0))
-        if ids:
-            self.states.update(ledger.load_states(self.session, ids, lock=True))
+                        found[invoice_id] = ledger.state_of(row)
+                ledger.add_payments(self.session, found)
+                self.states.update(found)
 
     def _open_items(self, entity: str | None, valid: tuple[str, ...]) -> list[OpenItem]:
         if entity is None:

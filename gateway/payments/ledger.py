@@ -85,46 +85,60 @@ class InvoiceState:
         return "partially_paid" if self.paid > 0 else "unpaid"
 
 
+STATE_COLUMNS: Final = (col(InvoiceRow.id), col(InvoiceRow.entity_id), col(InvoiceRow.number),
+                        col(InvoiceRow.customer_id), col(InvoiceRow.total), col(InvoiceRow.paid_amount),
+                        col(InvoiceRow.payment_status))
+
+
+def state_of(row: Sequence[Any]) -> InvoiceState:
+    """An invoice's state from its ``STATE_COLUMNS``, before ``add_payments`` completes it."""
+    return InvoiceState(int(row[0] or 0), row[1], row[2] or "", row[3], Decimal(row[4]), paid_amount=row[5],
+                        payment_status=row[6])
+
+
 def load_states(session: Session, invoice_ids: Collection[int], *, lock: bool = False) -> dict[int, InvoiceState]:
     """The payment state of these invoices (credit notes are left out: they are not paid)."""
     states: dict[int, InvoiceState] = {}
     ids = sorted(set(invoice_ids))
     for part in chunks(ids):
-        q = select(col(InvoiceRow.id), col(InvoiceRow.entity_id), col(InvoiceRow.number), col(InvoiceRow.customer_id),
-                   col(InvoiceRow.total), col(InvoiceRow.paid_amount), col(InvoiceRow.payment_status)).where(
-            in_ids(session, col(InvoiceRow.id), part), col(InvoiceRow.kind) == "invoice")
+        q = select(*STATE_COLUMNS).where(in_ids(session, col(InvoiceRow.id), part), col(InvoiceRow.kind) == "invoice")
         if lock:
             q = q.with_for_update()
-        for row in session.execute(q):
-            states[int(row[0] or 0)] = InvoiceState(int(row[0] or 0), row[1], row[2] or "", row[3], Decimal(row[4]),
-                                               paid_amount=row[5], payment_status=row[6])
-        present = [i for i in part if i in states]
-        if not present:
-            continue
-        for original, total in session.execute(select(col(InvoiceRow.original_invoice_id), col(InvoiceRow.total)).where(
-                in_ids(session, col(InvoiceRow.original_invoice_id), present), col(InvoiceRow.kind) == "credit_note")):
-            states[int(original or 0)].credited += Decimal(total)
-        for invoice_id, amount in session.execute(
-                select(col(PaymentAllocationRow.invoice_id), col(PaymentAllocationRow.amount)).where(
-                    in_ids(session, col(PaymentAllocationRow.invoice_id), present),
-                    col(PaymentAllocationRow.kind) == "invoice")):
-            states[int(invoice_id or 0)].allocated += Decimal(amount)
-        jobs = select(col(ProviderJobRow.invoice_id), col(ProviderJobRow.jobtype), col(ProviderJobRow.provider_status),
-                      col(ProviderJobRow.provider_paid))
-        for invoice_id, jobtype, status, paid in session.execute(
-                jobs.where(in_ids(session, col(ProviderJobRow.invoice_id), present))):
-            state = states[invoice_id]
-            state.full_service = jobtype == JobType.INVOICE
-            state.provider_status = status
-            state.provider_paid = Decimal(paid)
-        for invoice_id, kind in session.execute(select(col(DunningStepRow.invoice_id), col(DunningStepRow.kind)).where(
-                in_ids(session, col(DunningStepRow.invoice_id), present),
-                col(DunningStepRow.kind).in_(["reminder", "collection"]))):
-            if kind == "reminder":
-                states[invoice_id].reminded = True
-            else:
-                states[invoice_id].in_collection = True
+        found = {state.invoice_id: state for state in map(state_of, session.execute(q))}
+        add_payments(session, found)
+        states.update(found)
     return states
+
+
+def add_payments(session: Session, states: dict[int, InvoiceState]) -> None:
+    """Complete freshly read states (``state_of``) with what credit notes, allocations, the provider's job and
+    our dunning steps say about them."""
+    present = sorted(states)
+    if not present:
+        return
+    for original, total in session.execute(select(col(InvoiceRow.original_invoice_id), col(InvoiceRow.total)).where(
+            in_ids(session, col(InvoiceRow.original_invoice_id), present), col(InvoiceRow.kind) == "credit_note")):
+        states[int(original or 0)].credited += Decimal(total)
+    for invoice_id, amount in session.execute(
+            select(col(PaymentAllocationRow.invoice_id), col(PaymentAllocationRow.amount)).where(
+                in_ids(session, col(PaymentAllocationRow.invoice_id), present),
+                col(PaymentAllocationRow.kind) == "invoice")):
+        states[int(invoice_id or 0)].allocated += Decimal(amount)
+    jobs = select(col(ProviderJobRow.invoice_id), col(ProviderJobRow.jobtype), col(ProviderJobRow.provider_status),
+                  col(ProviderJobRow.provider_paid))
+    for invoice_id, jobtype, status, paid in session.execute(
+            jobs.where(in_ids(session, col(ProviderJobRow.invoice_id), present))):
+        state = states[invoice_id]
+        state.full_service = jobtype == JobType.INVOICE
+        state.provider_status = status
+        state.provider_paid = Decimal(paid)
+    for invoice_id, kind in session.execute(select(col(DunningStepRow.invoice_id), col(DunningStepRow.kind)).where(
+            in_ids(session, col(DunningStepRow.invoice_id), present),
+            col(DunningStepRow.kind).in_(["reminder", "collection"]))):
+        if kind == "reminder":
+            states[invoice_id].reminded = True
+        else:
+            states[invoice_id].in_collection = True
 
 
 def refresh(session: Session, invoice_ids: Collection[int]) -> dict[int, InvoiceState]:

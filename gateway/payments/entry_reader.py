@@ -23,6 +23,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,18 +61,26 @@ def entry_batches(bank: BankFile, data: bytes, size: int, *, parallel: bool | No
     helper = subprocess.Popen([sys.executable, "-m", __name__, bank.name, str(size), str(max_bytes)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment)
     assert helper.stdin is not None and helper.stdout is not None
+    # Fed from a thread: the helper reads nothing until its interpreter has started, and meanwhile the importer
+    # archives the file. The helper reads all of it before it writes anything, so the two pipes cannot deadlock.
+    feeder = threading.Thread(target=_feed, args=(helper.stdin, data), name="bank-file-feeder", daemon=True)
+    feeder.start()
     try:
-        try:
-            helper.stdin.write(data)  # the helper reads all of it before it writes anything: no deadlock
-            helper.stdin.close()
-        except BrokenPipeError:
-            pass  # the helper is gone: reading says how
         yield _received(helper.stdout, helper, bank.name)
     finally:
         if helper.poll() is None:  # the importer stopped early (an error of its own): the rest is not wanted
             helper.kill()
+        feeder.join()
         helper.stdout.close()
         helper.wait()
+
+
+def _feed(stdin: IO[bytes], data: bytes) -> None:
+    try:
+        stdin.write(data)
+        stdin.close()
+    except (BrokenPipeError, ValueError):
+        pass  # the helper is gone (or was stopped): reading its answer says how
 
 
 def _batches(entries: Iterator[BankEntry], size: int) -> Iterator[list[BankEntry]]:

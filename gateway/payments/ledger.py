@@ -113,27 +113,27 @@ def load_states(session: Session, invoice_ids: Collection[int], *, lock: bool = 
 def add_payments(session: Session, states: dict[int, InvoiceState]) -> None:
     """Complete freshly read states (``state_of``) with what credit notes, allocations, the provider's job and
     our dunning steps say about them."""
-    present = sorted(states)
-    if not present:
+    if not states:
         return
+    among = queries.ids_matcher(session, sorted(states))
     for original, total in session.execute(select(col(InvoiceRow.original_invoice_id), col(InvoiceRow.total)).where(
-            in_ids(session, col(InvoiceRow.original_invoice_id), present), col(InvoiceRow.kind) == "credit_note")):
+            among(col(InvoiceRow.original_invoice_id)), col(InvoiceRow.kind) == "credit_note")):
         states[int(original or 0)].credited += Decimal(total)
     for invoice_id, amount in session.execute(
             select(col(PaymentAllocationRow.invoice_id), col(PaymentAllocationRow.amount)).where(
-                in_ids(session, col(PaymentAllocationRow.invoice_id), present),
+                among(col(PaymentAllocationRow.invoice_id)),
                 col(PaymentAllocationRow.kind) == "invoice")):
         states[int(invoice_id or 0)].allocated += Decimal(amount)
     jobs = select(col(ProviderJobRow.invoice_id), col(ProviderJobRow.jobtype), col(ProviderJobRow.provider_status),
                   col(ProviderJobRow.provider_paid))
     for invoice_id, jobtype, status, paid in session.execute(
-            jobs.where(in_ids(session, col(ProviderJobRow.invoice_id), present))):
+            jobs.where(among(col(ProviderJobRow.invoice_id)))):
         state = states[invoice_id]
         state.full_service = jobtype == JobType.INVOICE
         state.provider_status = status
         state.provider_paid = Decimal(paid)
     for invoice_id, kind in session.execute(select(col(DunningStepRow.invoice_id), col(DunningStepRow.kind)).where(
-            in_ids(session, col(DunningStepRow.invoice_id), present),
+            among(col(DunningStepRow.invoice_id)),
             col(DunningStepRow.kind).in_(["reminder", "collection"]))):
         if kind == "reminder":
             states[invoice_id].reminded = True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, String, Table, any_, bindparam, cast, func, insert, select, text
@@ -13,7 +13,7 @@ from sqlalchemy.types import NullType
 
 from outbox.bulk import insert_rows, pg_array_literal
 
-__all__ = ["draw_ids", "in_ids", "in_values", "insert_rows", "insert_rows_returning_ids", "pg_in_array"]
+__all__ = ["draw_ids", "ids_matcher", "in_ids", "in_values", "insert_rows", "insert_rows_returning_ids", "pg_in_array"]
 
 
 def in_values(session: Session, column: Any, values: Collection[str] | Collection[int]) -> ColumnElement[bool]:
@@ -31,6 +31,15 @@ def in_ids(session: Session, column: Any, ids: Collection[int]) -> ColumnElement
     if session.get_bind().dialect.name == "postgresql":
         return pg_in_array(column, ids, BigInteger())
     return column.in_(list(ids))  # type: ignore[no-any-return]
+
+
+def ids_matcher(session: Session, ids: Collection[int]) -> Callable[[Any], ColumnElement[bool]]:
+    """`in_ids` for several columns against the same ids: the array's text is written once."""
+    if session.get_bind().dialect.name == "postgresql":
+        array = pg_array_literal(ids)
+        return lambda column: column == any_(cast(bindparam(None, array, type_=NullType()), ARRAY(BigInteger())))
+    listed = list(ids)
+    return lambda column: column.in_(listed)  # type: ignore[no-any-return]
 
 
 def pg_in_array(column: Any, values: Collection[int | str], element_type: Any) -> ColumnElement[bool]:

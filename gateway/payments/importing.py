@@ -1,16 +1,17 @@
 """Importing a bank payment file: every entry allocated and stored, in one transaction per file.
 
 For each file: the format is recognised from the content, the exact bytes are archived (``bank_file``: name,
-SHA-256, size, format, time and what this import did), then ``BankFile.entries()`` streams the entries and
-each is decided by the pure ``allocate`` (gateway/payments/core/allocation.py) against what the store knows:
+SHA-256, size, format, time and what this import did), then the entries arrive in batches
+(``gateway.payments.entry_reader``: a large file is parsed in a helper process meanwhile) and each is decided
+by the pure ``allocate`` (gateway/payments/core/allocation.py) against what the store knows:
 
 * the receiving IBAN selects the legal entity (the active catalogue's accounts; none loaded → every account
   is someone else's, and the entry waits in the unmatched queue as ``unknown_account``);
 * an entry whose (account, bank entry reference) is stored already — by an earlier import or earlier in this
   file — is ``already_imported`` and changes nothing;
-* the references with a valid check digit are looked up in bulk, a few thousand entries at a time, and the
-  invoices behind them locked for the rest of the transaction (``FOR UPDATE`` on PostgreSQL; SQLite's
-  writer holds the database) so two imports never spend the same open amount;
+* the references with a valid check digit are looked up in bulk, a batch at a time, and the invoices behind
+  them read with their payment state and locked for the rest of the transaction (``FOR UPDATE`` on
+  PostgreSQL; SQLite's writer holds the database) so two imports never spend the same open amount;
 * a reversal finds its original (same account, amount and reference; the newest not yet reversed) and undoes
   exactly what the original's decision did.
 
@@ -18,8 +19,10 @@ The decisions become rows in bulk (entries, allocations, the unmatched queue, cu
 ``gateway.billing.service.add_adjustments`` kind ``credit``; ids drawn up front, rows by COPY on PostgreSQL),
 the invoices' paid amounts and payment statuses are recomputed once for the file (``gateway.payments.ledger``),
 and every payment put on an invoice of an entity with a provider account is queued for the provider
-(``POST /jobs/payment``, ``payments.provider_request``, one ``emit_many``). The transaction commits only after
-the last entry: a file that turns out invalid halfway stores nothing.
+(``POST /jobs/payment``): the ``provider_request`` rows and their ``payments.provider_request`` messages are
+made by the database from the allocation rows (``INSERT … SELECT``, ``outbox.enqueue_select``). The
+transaction commits only after the last entry: a file that turns out invalid halfway stores nothing. The
+cyclic garbage collector is paused meanwhile (``gateway.runtime.collector_paused``).
 """
 
 from __future__ import annotations

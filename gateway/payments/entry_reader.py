@@ -9,7 +9,8 @@ valid references (check digits), so the importer receives them ready.
 What stays the same whichever way a file is read: the same ``BankFile.entries()`` produces the entries, in file
 order, and an invalid file raises the same ``BankFileError`` (code, text, line, column) at the same point of
 the stream — after the entries before it — so the importer's transaction rolls back exactly as before. Memory
-stays bounded: the helper blocks on the pipe once a few batches wait, and the importer holds one batch.
+stays bounded: the helper blocks on its pipe once the batches it wrote are not read, and the importer holds one
+batch at a time.
 
 A small file (below ``PARALLEL_FROM_BYTES``) is read in-process: a helper costs a new interpreter's start
 (about half a second), more than parsing a small file does.
@@ -113,7 +114,10 @@ def _serve(name: str, size: int, max_bytes: int) -> None:
     """The helper: the file's bytes on stdin; length-prefixed pickles of (kind, content) on stdout."""
     gc.disable()  # a short-lived process whose garbage has no cycles: the collector would only rescan entries
     data = sys.stdin.buffer.read()
-    out = sys.stdout.buffer
+    # The stream gets a descriptor of its own; anything else printed goes to stderr, never into the stream.
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
     def send(kind: str, content: Any) -> None:
         body = pickle.dumps((kind, content), protocol=pickle.HIGHEST_PROTOCOL)
@@ -129,7 +133,7 @@ def _serve(name: str, size: int, max_bytes: int) -> None:
         send("error", (error.code, error.text, error.line, error.column))
     else:
         send("end", None)
-    out.flush()
+    out.close()
 
 
 # Plain tuples cross the pipe: unpickling a slotted dataclass calls back into Python per object, five times

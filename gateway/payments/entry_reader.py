@@ -1,9 +1,9 @@
 """A bank file's entries in batches, a large file parsed in a helper process while the importer decides.
 
-Parsing, validating and mapping a camt.054 is half of what an import costs in Python (measured: 100,000
-entries, about 5 s of the import's 30 s on one core). The import is one thread deciding entries against the
-database, so a helper process on the other core reads the file meanwhile: the importer then pays only for
-unpacking the entries it receives (about a tenth of their parsing). The helper also works out each entry's
+Parsing, validating and mapping a camt.054 was the largest single part of an import (measured at 100,000
+entries on PostgreSQL: 11.6 s of a 44 s import; 5.1 s alone). The import is one thread deciding entries against
+the database, so a helper process on the other core reads the file meanwhile: the importer then pays only for
+unpacking the entries it receives (about a seventh of their parsing). The helper also works out each entry's
 valid references (check digits), so the importer receives them ready.
 
 What stays the same whichever way a file is read: the same ``BankFile.entries()`` produces the entries, in file

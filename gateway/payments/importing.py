@@ -353,7 +353,7 @@ class _Importer:
         written (in allocation order): per payment, nothing passes through Python."""
         accounts = {entity: account for entity in self.entities
                     if (account := provider_account(self.entities.get(entity))) is not None}
-        if not accounts or self.result.allocated == 0:
+        if not accounts:
             return
         tables = [t.__table__ for t in (PaymentAllocationRow, BankEntryRow, InvoiceRow)]  # type: ignore[union-attr]
         a, e, i = (t.c for t in tables)

@@ -144,6 +144,18 @@ def test_one_payment_for_several_invoices_and_several_for_one(engine: Engine, in
     assert (fourth.paid_amount, fourth.payment_status) == ("40.00", "paid")
 
 
+def test_money_put_on_an_invoice_is_reported_even_when_the_rest_of_its_entry_is_unmatched(
+        engine: Engine, invoices: dict[str, int]) -> None:
+    bad = ref("100000004")[:-1] + str((int(ref("100000004")[-1]) + 1) % 10)
+    result = import_bank_file(engine, "mixed.xml", camt054([
+        entry("X1", "70.00", parts=[SamplePart(ref("100000001"), Decimal("60.00")), SamplePart(bad, Decimal("10.00"))]),
+    ]))
+    assert (result.allocated, result.unmatched) == (0, 1)  # an entry with any unmatched money counts as unmatched
+    with Session(engine) as s:
+        reports = [(r.invoice_id, r.body["amount"]) for r in s.execute(select(ProviderRequestRow)).scalars()]
+    assert reports == [(invoices["100000001"], "60.00")]
+
+
 def test_a_reversal_undoes_its_original(engine: Engine, invoices: dict[str, int]) -> None:
     import_bank_file(engine, "in.xml", camt054([entry("R1", "100.00", reference=ref("100000001")),
                                                 entry("R2", "3.00", unstructured=["lahja"])]))

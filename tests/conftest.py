@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,17 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng = make_engine(database_url)
     yield eng
     eng.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give schemathesis's tests (one per API operation) node ids of their own: they all carry the test function's
+    id, and pytest-xdist tells tests apart by node id, so it ran one operation out of all of them."""
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and item.parent is not None and item.name != item.nodeid.rpartition("::")[2]:
+            item._id = item.parent.id.child(item.name)  # how pytest itself names a node under its parent
+    duplicates = [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]
+    assert not duplicates, f"tests that share a node id would be run once under xdist: {duplicates}"
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -27,8 +27,12 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 		echo "chromium is not installed (run as root, or apt-get install chromium chromium-driver)" >&2
 
+# Two workers even on two cores: the suite mostly waits (databases, subprocesses, servers), so a second worker
+# fills the idle time. loadscope keeps each module on one worker, so module-scoped fixtures are built once.
+TEST_WORKERS ?= 2
+
 test: lint browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all

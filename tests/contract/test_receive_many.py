@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session
 from gateway.apply import TOPIC_RELEASE_PARKED
 from gateway.receive import ACCEPTED, CHANNEL_CLI, CHANNEL_DATAHUB, DUPLICATE, PARKED, ReceiveOutcome, Receiver
 from gateway.receive.landing import LandedQueue
+from gateway.store.db import make_engine
 from gateway.store.tables import MessageRecord, MeteringSeriesRow, ParkedMessage, RawMessage, TransactionRecord
 from gateway.xml.validate_ahead import Verdicts, second_core_available
 from mappings import samples
 from outbox import HandlerRegistry
 from outbox.schema import outbox_message
 from outbox.worker import Worker
-from tests.support.databases import fresh_database_url, migrated_engine
+from tests.support.databases import fresh_database_url
 from tests.support.pipeline import register_parties
 
 DATAHUB = samples.DATAHUB_GLN
@@ -73,8 +74,8 @@ def _stream() -> list[bytes]:
 @pytest.fixture
 def second_engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
     backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-    with fresh_database_url(backend, tmp_path / "second") as url:
-        eng = migrated_engine(url)
+    with fresh_database_url(backend, tmp_path / "second", migrated=True) as url:
+        eng = make_engine(url)
         yield eng
         eng.dispose()
 

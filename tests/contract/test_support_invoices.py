@@ -24,7 +24,8 @@ from gateway.queries.invoices import InvoiceFilter
 from gateway.queries.messages import MessageFilter, MessageRef, search_messages
 from gateway.queries.pagination import BadQuery
 from gateway.queries.rawxml import positions, pretty
-from tests.support.databases import BACKENDS, fresh_database_url, migrated_engine
+from gateway.store.db import make_engine
+from tests.support.databases import BACKENDS, fresh_database_url
 from tests.support.support_data import CORRECTED_DAY, POINT, Scenario, populate
 
 
@@ -32,8 +33,8 @@ from tests.support.support_data import CORRECTED_DAY, POINT, Scenario, populate
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[Engine, Scenario]]:
     work = tmp_path_factory.mktemp(f"invoices-{request.param}")
-    with fresh_database_url(request.param, work) as url:
-        engine = migrated_engine(url)
+    with fresh_database_url(request.param, work, migrated=True) as url:
+        engine = make_engine(url)
         yield engine, populate(engine, work)
         engine.dispose()
 

@@ -32,9 +32,10 @@ from gateway.queries.detail import message_detail, raw_document
 from gateway.queries.messages import MessageFilter, MessageRef, search_messages
 from gateway.queries.pagination import BadQuery
 from gateway.store.billing_tables import InvoiceRow
+from gateway.store.db import make_engine
 from gateway.store.payments_tables import BankFileRow
 from gateway.store.support_tables import AccessAudit
-from tests.support.databases import BACKENDS, fresh_database_url, migrated_engine
+from tests.support.databases import BACKENDS, fresh_database_url
 from tests.support.support_data import PAID, PAID_ON, UNPLACED, UNPLACED_REFERENCE, Scenario, populate
 
 RETAIL_ACCOUNT = "FI2112345600000785"
@@ -44,8 +45,8 @@ RETAIL_ACCOUNT = "FI2112345600000785"
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[Engine, Scenario]]:
     work = tmp_path_factory.mktemp(f"payments-{request.param}")
-    with fresh_database_url(request.param, work) as url:
-        engine = migrated_engine(url)
+    with fresh_database_url(request.param, work, migrated=True) as url:
+        engine = make_engine(url)
         yield engine, populate(engine, work)
         engine.dispose()
 

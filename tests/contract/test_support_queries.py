@@ -24,8 +24,9 @@ from gateway.queries.whatif import what_if
 from gateway.rating.core import vat_breakdown
 from gateway.rating.service import line_from_json
 from gateway.receive import CHANNEL_DATAHUB, Receiver
+from gateway.store.db import make_engine
 from mappings import samples
-from tests.support.databases import BACKENDS, fresh_database_url, migrated_engine
+from tests.support.databases import BACKENDS, fresh_database_url
 from tests.support.support_data import MONTH, NEXT_MONTH, POINT, Scenario, agreement_message, populate
 
 
@@ -33,8 +34,8 @@ from tests.support.support_data import MONTH, NEXT_MONTH, POINT, Scenario, agree
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[Engine, Scenario, str]]:
     work = tmp_path_factory.mktemp(f"support-{request.param}")
-    with fresh_database_url(request.param, work) as url:
-        engine = migrated_engine(url)
+    with fresh_database_url(request.param, work, migrated=True) as url:
+        engine = make_engine(url)
         yield engine, populate(engine, work), url
         engine.dispose()
 
@@ -171,9 +172,8 @@ def _rate_json(url: str, start: str, last: str) -> dict[str, object]:
     return json.loads(out.getvalue())  # type: ignore[no-any-return]
 
 
-def test_what_if_totals_equal_gateway_rate_on_each_product(database_url: str, tmp_path: Path,
+def test_what_if_totals_equal_gateway_rate_on_each_product(engine: Engine, database_url: str, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = migrated_engine(database_url)
     populate(engine, tmp_path, rate=False)
     monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
     with Session(engine) as s:

@@ -29,12 +29,11 @@ def one_line_error(err: str) -> bool:
 
 
 @pytest.fixture
-def db(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
-    assert cli.main(["migrate"]) == 0
+def db(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", migrated_database_url)
     assert cli.main(["products", "load", str(DEMO_CATALOGUE)]) == 0
     capsys.readouterr()
-    return database_url
+    return migrated_database_url
 
 
 def test_customers_add_ties_a_heat_point_and_bill_exits_0_while_reporting_what_it_held(

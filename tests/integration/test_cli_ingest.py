@@ -22,14 +22,13 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict
 
 
 @pytest.fixture
-def migrated(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
-    assert main(["migrate"]) == 0
+def migrated(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", migrated_database_url)
     assert main(["parties", "add", samples.DATAHUB_GLN, "--role", "DH", "--name", "Datahub"]) == 0
     assert main(["parties", "add", samples.OUR_SUPPLIER_GLN, "--role", "DDQ", "--own"]) == 0
     assert main(["parties", "add", samples.OUR_DSO_GLN, "--role", "DDM", "--own", "--token", "t"]) == 0
     capsys.readouterr()
-    return database_url
+    return migrated_database_url
 
 
 def test_ingest_prints_one_json_line_per_message_and_exit_status(

@@ -28,11 +28,10 @@ def gateway(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 @pytest.fixture
-def db(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
-    assert cli.main(["migrate"]) == 0
+def db(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", migrated_database_url)
     capsys.readouterr()
-    return database_url
+    return migrated_database_url
 
 
 def test_import_prints_one_json_line_per_file_and_refuses_a_file_that_is_not_a_bank_file(

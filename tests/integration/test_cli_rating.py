@@ -41,11 +41,10 @@ def one_line_error(err: str) -> bool:
 
 
 @pytest.fixture
-def db(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
-    assert cli.main(["migrate"]) == 0
+def db(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", migrated_database_url)
     capsys.readouterr()
-    return database_url
+    return migrated_database_url
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:

@@ -20,10 +20,11 @@ from sqlmodel import col
 from gateway.access.users import revoke_user
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.store.db import make_engine
 from gateway.store.payments_tables import ProviderWebhookRow
 from gateway.store.support_tables import AccessAudit, AppSecret
 from outbox.schema import outbox_delivery
-from tests.support.databases import BACKENDS, fresh_database_url, migrated_engine
+from tests.support.databases import BACKENDS, fresh_database_url
 from tests.support.support_data import POINT, ROLES, Scenario, populate
 
 FULL_CODES = ("131052-308T", "131052-308U")  # the sample consumer's code, and the mistyped one of a refused F01
@@ -177,8 +178,8 @@ def concrete(path: str, scenario: Scenario) -> str:
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[Engine, Scenario, str]]:
     work = tmp_path_factory.mktemp(f"access-{request.param}")
-    with fresh_database_url(request.param, work) as url:
-        engine = migrated_engine(url)
+    with fresh_database_url(request.param, work, migrated=True) as url:
+        engine = make_engine(url)
         yield engine, populate(engine, work), url
         engine.dispose()
 

@@ -20,7 +20,8 @@ from gateway.app import create_app
 from gateway.billing.core.reference import format_national
 from gateway.config import PROJECT_ROOT, Settings
 from gateway.queries import invoices
-from tests.support.databases import fresh_database_url, migrated_engine
+from gateway.store.db import make_engine
+from tests.support.databases import fresh_database_url
 from tests.support.live_app import serve_app
 from tests.support.support_data import IDENTITY_CODE, POINT, Scenario, populate
 
@@ -56,8 +57,8 @@ _ENGINES: dict[str, Engine] = {}
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Scenario]]:
     work = tmp_path_factory.mktemp("browser")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with fresh_database_url("sqlite", work) as url:
-        engine = migrated_engine(url)
+    with fresh_database_url("sqlite", work, migrated=True) as url:
+        engine = make_engine(url)
         scenario = populate(engine, work)
         with serve_app(create_app(Settings(database_url=url), engine)) as base:
             _ENGINES[base] = engine

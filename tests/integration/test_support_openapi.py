@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, settings
 from gateway.api.app import document
 from gateway.app import create_app
 from gateway.config import Settings
-from tests.support.databases import fresh_database_url, migrated_engine
+from gateway.store.db import make_engine
+from tests.support.databases import fresh_database_url
 from tests.support.live_app import serve_app
 from tests.support.support_data import Scenario, populate
 
@@ -23,8 +24,8 @@ schema = schemathesis.openapi.from_dict(document())
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Scenario]]:
     work: Path = tmp_path_factory.mktemp("openapi")
-    with fresh_database_url("sqlite", work) as url:
-        engine = migrated_engine(url)
+    with fresh_database_url("sqlite", work, migrated=True) as url:
+        engine = make_engine(url)
         scenario = populate(engine, work)
         with serve_app(create_app(Settings(database_url=url), engine)) as base:
             yield base, scenario

@@ -37,7 +37,7 @@ def ids_matcher(session: Session, ids: Collection[int]) -> Callable[[Any], Colum
     """`in_ids` for several columns against the same ids: the array's text is written once."""
     if session.get_bind().dialect.name == "postgresql":
         array = pg_array_literal(ids)
-        return lambda column: column == any_(cast(bindparam(None, array, type_=NullType()), ARRAY(BigInteger())))
+        return lambda column: _pg_any(column, array, BigInteger())
     listed = list(ids)
     return lambda column: column.in_(listed)  # type: ignore[no-any-return]
 
@@ -51,8 +51,12 @@ def pg_in_array(column: Any, values: Collection[int | str], element_type: Any) -
     scan takes as its condition and a filter hashes. (`CAST(:text::VARCHAR AS …)` would be converted per
     execution instead: a freshly loaded table without statistics then got a nested loop comparing every row with
     every element, a minute for 2,000 references against 100,000 invoices.)"""
-    array = cast(bindparam(None, pg_array_literal(values), type_=NullType()), ARRAY(element_type))
-    return column == any_(array)  # type: ignore[no-any-return]
+    return _pg_any(column, pg_array_literal(values), element_type)
+
+
+def _pg_any(column: Any, array: str, element_type: Any) -> ColumnElement[bool]:
+    """`column = ANY(CAST(:array AS type[]))` for an array already in its text form."""
+    return column == any_(cast(bindparam(None, array, type_=NullType()), ARRAY(element_type)))  # type: ignore[no-any-return]
 
 
 def insert_rows_returning_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
